@@ -1,0 +1,1 @@
+"""The processes of the graph. Each module is imported only by its own process."""

@@ -1,0 +1,50 @@
+"""Process entry of one node: ``python -m abc_robot.runtime.node_main --kind K --name N``.
+
+The launcher passes the node's params as JSON and says where they came from
+(``--where "launch/x.yaml: nodes.follower_left"``) so a config error names the file,
+the node and the field. A refused config exits with status 78 (EX_CONFIG), which the
+supervisor treats as final (no restart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from abc_robot.errors import ConfigError
+from abc_robot.runtime.node import EXIT_CONFIG
+
+__all__ = ["main", "build_node"]
+
+
+def build_node(kind: str, name: str, params: dict, where: str = "") -> object:
+    """Resolve ``kind``, fill its Config from ``params`` and construct the node."""
+    from abc_robot.nodes.registry import resolve
+    from abc_robot.runtime.config import from_dict
+
+    file, _, prefix = where.partition(": ")
+    cls = resolve(kind)
+    cfg_cls = getattr(cls, "Config", None)
+    config = from_dict(cfg_cls, params, file=file or None, prefix=f"{prefix}.params" if prefix else "params") if cfg_cls else params
+    return cls(name, config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="abc-node", description=__doc__)
+    ap.add_argument("--kind", required=True)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--params", default="{}", help="node params as JSON")
+    ap.add_argument("--where", default="", help="'FILE: nodes.NAME' for error messages")
+    ap.add_argument("--duration", type=float, default=None)
+    args = ap.parse_args(argv)
+    try:
+        node = build_node(args.kind, args.name, json.loads(args.params), args.where)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
+    return node.run(args.duration)  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Fixed-rate loop on the monotonic clock, with overrun and jitter statistics."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+__all__ = ["RateLoop"]
+
+
+class RateLoop:
+    """Paces a loop at ``rate_hz`` on ``time.monotonic_ns()``.
+
+    Deadlines advance by exactly one period, so the average rate does not drift. When
+    a tick overruns by more than a whole period the missed ticks are skipped (counted
+    in ``overruns``) instead of bursting to catch up: a control loop must never run
+    several stale ticks back to back.
+
+    Args:
+        rate_hz: target rate [Hz].
+        window: number of recent loop periods kept for the percentiles.
+    """
+
+    def __init__(self, rate_hz: float, window: int = 2048) -> None:
+        if rate_hz <= 0:
+            raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+        self.rate_hz = rate_hz
+        self.period_ns = int(round(1e9 / rate_hz))
+        self.count = 0
+        self.overruns = 0
+        self._periods = np.zeros(window, dtype=np.int64)
+        self._next_ns: int | None = None
+        self._last_tick_ns: int | None = None
+
+    def start(self) -> int:
+        """Start the clock; returns the first tick time [ns]."""
+        now = time.monotonic_ns()
+        self._next_ns = now + self.period_ns
+        self._last_tick_ns = now
+        return now
+
+    def sleep(self) -> int:
+        """Sleep until the next deadline; return the tick time [ns] it woke at."""
+        if self._next_ns is None:
+            return self.start()
+        now = time.monotonic_ns()
+        delay = self._next_ns - now
+        if delay > 0:
+            time.sleep(delay / 1e9)
+            now = time.monotonic_ns()
+            self._next_ns += self.period_ns
+        else:
+            # Late: skip the missed ticks, restart the schedule from now.
+            self.overruns += 1
+            self._next_ns = now + self.period_ns
+        if self._last_tick_ns is not None:
+            self._periods[self.count % len(self._periods)] = now - self._last_tick_ns
+        self._last_tick_ns = now
+        self.count += 1
+        return now
+
+    def stats(self) -> dict[str, float]:
+        """Loop statistics: count, overruns, period p50/p99/max [ms], achieved rate [Hz]."""
+        n = min(self.count, len(self._periods))
+        if n == 0:
+            return {"count": 0, "overruns": self.overruns, "target_hz": self.rate_hz}
+        p = self._periods[:n] / 1e6
+        p50 = float(np.percentile(p, 50))
+        return {
+            "count": self.count,
+            "overruns": self.overruns,
+            "target_hz": self.rate_hz,
+            "period_p50_ms": p50,
+            "period_p99_ms": float(np.percentile(p, 99)),
+            "period_max_ms": float(p.max()),
+            "rate_hz": 1e3 / float(p.mean()) if p.mean() > 0 else 0.0,
+        }

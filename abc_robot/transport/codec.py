@@ -1,0 +1,200 @@
+"""Wire codec: msgpack header + raw numpy frames.
+
+A message on the wire is a ZeroMQ multipart message::
+
+    [topic, header, array_0, array_1, ...]
+
+``header`` is a msgpack map ``{"t": type, "v": version, "q": seq, "s": stamp_ns,
+"o": source, "f": {scalar fields}, "a": [[name, dtype, shape], ...]}``. Arrays are sent
+as their own frames straight from the array's memory (no copy on the send side for
+frames over pyzmq's copy threshold) and decoded as ``np.frombuffer`` views of the
+received frames (no copy on the receive side either).
+
+Why not pickle: a pickle from the network can run arbitrary code, ties the wire to
+Python class layout, and copies every array twice. msgpack is small, fast, typed and
+readable from any language.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import msgpack
+import numpy as np
+
+from abc_robot.errors import CodecError
+from abc_robot.transport.messages import CameraFrame, Message, message_types
+
+__all__ = ["encode", "decode", "encode_jpeg", "decode_jpeg"]
+
+_TYPES = message_types()
+
+
+def _types() -> dict[str, type[Message]]:
+    # Types registered after import (plugins) are picked up lazily.
+    global _TYPES
+    if len(_TYPES) != len(message_types()):
+        _TYPES = message_types()
+    return _TYPES
+
+
+def encode(topic: bytes, msg: Message) -> list[Any]:
+    """Encode ``msg`` into the frames to send after nothing else (topic first).
+
+    Returns:
+        ``[topic, header_bytes, *buffers]``; buffers are the arrays themselves
+        (made C-contiguous first if they were not).
+    """
+    cls = type(msg)
+    arrays_meta = []
+    buffers: list[Any] = [topic, b""]
+    for name in cls._ARRAYS:
+        a = getattr(msg, name)
+        if a is None:
+            continue
+        if not isinstance(a, np.ndarray):
+            a = np.asarray(a)
+        if not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a)
+        if a.dtype.hasobject:
+            raise CodecError(f"{cls.__name__}.{name}: object arrays cannot be sent")
+        arrays_meta.append((name, a.dtype.str, a.shape))
+        buffers.append(a)
+    scalars = {name: getattr(msg, name) for name in cls._SCALARS}
+    header = {
+        "t": cls.TYPE,
+        "v": cls.VERSION,
+        "q": msg.seq,
+        "s": msg.stamp_ns,
+        "o": msg.source,
+        "f": scalars,
+        "a": arrays_meta,
+    }
+    try:
+        buffers[1] = msgpack.packb(header, use_bin_type=True, default=_plain)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise CodecError(f"{cls.__name__}: header not encodable: {exc}") from exc
+    return buffers
+
+
+def decode(frames: Sequence[Any]) -> tuple[bytes, Message]:
+    """Decode ``[topic, header, *arrays]`` frames into ``(topic, message)``.
+
+    Frames may be ``bytes`` or ``zmq.Frame``; arrays become read-only views of the
+    frame buffers.
+
+    Raises:
+        CodecError: too few frames, a header that is not a valid msgpack map, an
+            unknown type or version, or an array frame whose size does not match.
+    """
+    if len(frames) < 2:
+        raise CodecError(f"expected at least 2 frames (topic, header), got {len(frames)}")
+    topic = _as_bytes(frames[0])
+    try:
+        header = msgpack.unpackb(_as_buffer(frames[1]), raw=False, strict_map_key=False)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise CodecError(f"header is not valid msgpack: {exc}") from exc
+    if not isinstance(header, dict):
+        raise CodecError(f"header must be a map, got {type(header).__name__}")
+    try:
+        tname = header["t"]
+        cls = _types().get(tname) if isinstance(tname, str) else None
+        if cls is None:
+            raise CodecError(f"unknown message type {tname!r}; known: {sorted(_types())}")
+        if header["v"] != cls.VERSION:
+            raise CodecError(f"{tname}: version {header['v']!r} not supported (expected {cls.VERSION})")
+        fields = header["f"]
+        arrays_meta = header["a"]
+        if not isinstance(fields, dict) or not isinstance(arrays_meta, list):
+            raise CodecError("header fields 'f' must be a map and 'a' a list")
+        if len(frames) != 2 + len(arrays_meta):
+            raise CodecError(f"{tname}: header announces {len(arrays_meta)} arrays, got {len(frames) - 2} frames")
+        kwargs: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key not in cls._SCALARS:
+                raise CodecError(f"{tname}: unknown field {key!r}")
+            kwargs[key] = value
+        for meta, frame in zip(arrays_meta, frames[2:]):
+            name, dtype, shape = meta
+            if name not in cls._ARRAYS:
+                raise CodecError(f"{tname}: unknown array field {name!r}")
+            dt = np.dtype(dtype)
+            if dt.hasobject:
+                raise CodecError(f"{tname}.{name}: object dtype refused")
+            shape = tuple(int(s) for s in shape)
+            if any(s < 0 for s in shape):
+                raise CodecError(f"{tname}.{name}: negative dimension in {shape}")
+            buf = _as_buffer(frame)
+            n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+            if len(buf) != n:
+                raise CodecError(f"{tname}.{name}: frame has {len(buf)} bytes, shape {shape} {dt} needs {n}")
+            kwargs[name] = np.frombuffer(buf, dtype=dt).reshape(shape)
+        msg = cls(seq=int(header["q"]), stamp_ns=int(header["s"]), source=str(header["o"]), **kwargs)
+    except CodecError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
+        raise CodecError(f"malformed header: {type(exc).__name__}: {exc}") from exc
+    if isinstance(msg, CameraFrame) and msg.encoding == "jpeg":
+        msg.image = decode_jpeg(msg.image)
+        msg.encoding = "raw"
+    return topic, msg
+
+
+def encode_jpeg(frame: CameraFrame, quality: int = 90) -> CameraFrame:
+    """Return a copy of ``frame`` whose image is JPEG-compressed (for remote links)."""
+    import cv2  # only remote links pay for OpenCV
+
+    if frame.encoding == "jpeg":
+        return frame
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame.image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise CodecError(f"camera {frame.camera!r}: JPEG encoding failed")
+    return CameraFrame(
+        seq=frame.seq,
+        stamp_ns=frame.stamp_ns,
+        source=frame.source,
+        camera=frame.camera,
+        image=buf.reshape(-1),
+        encoding="jpeg",
+        frame_index=frame.frame_index,
+        depth=frame.depth,
+    )
+
+
+def decode_jpeg(data: np.ndarray) -> np.ndarray:
+    """JPEG bytes (1-D uint8) → H×W×3 uint8 RGB."""
+    import cv2
+
+    img = cv2.imdecode(np.asarray(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise CodecError("camera frame: JPEG data could not be decoded")
+    return img[..., ::-1].copy()
+
+
+def _plain(obj: Any) -> Any:
+    """msgpack fallback for numpy scalars and small arrays in header fields."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"cannot serialize {type(obj).__name__}")
+
+
+def _as_buffer(frame: Any) -> Any:
+    if isinstance(frame, (bytes, bytearray, memoryview)):
+        return frame
+    buf = getattr(frame, "buffer", None)
+    if buf is not None:
+        return buf
+    raise CodecError(f"frame of unsupported type {type(frame).__name__}")
+
+
+def _as_bytes(frame: Any) -> bytes:
+    if isinstance(frame, bytes):
+        return frame
+    b = getattr(frame, "bytes", None)
+    if b is not None:
+        return b
+    return bytes(_as_buffer(frame))
