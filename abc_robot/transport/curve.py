@@ -21,7 +21,7 @@ import zmq.auth
 
 from abc_robot.errors import ConfigError
 
-__all__ = ["CurveServer", "CurveClient", "generate_keys"]
+__all__ = ["CurveServer", "CurveClient", "generate_keys", "stop_authenticator"]
 
 _auth_lock = threading.Lock()
 _authenticators: dict[int, object] = {}
@@ -100,3 +100,11 @@ def _start_authenticator(ctx: zmq.Context, authorized_dir: str) -> None:
             auth.start()
             _authenticators[id(ctx)] = auth
         auth.configure_curve(domain="*", location=str(authorized_dir))  # type: ignore[attr-defined]
+
+
+def stop_authenticator(ctx: zmq.Context) -> None:
+    """Stop the ZAP authenticator thread of ``ctx`` (before ``ctx.term()``)."""
+    with _auth_lock:
+        auth = _authenticators.pop(id(ctx), None)
+    if auth is not None:
+        auth.stop()  # type: ignore[attr-defined]

@@ -1,0 +1,140 @@
+"""The supervisor over real processes: deaths, silences, policies, ordered stop."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from abc_robot.errors import ConfigError
+from abc_robot.runtime.launch import load_launch
+from abc_robot.runtime.supervisor import Supervisor
+
+from .utils import REPO, wait_for
+
+
+def _write(tmp_path, nodes, **top):
+    data = {"graph": "t", "heartbeat_timeout_s": 1.0, "startup_timeout_s": 30.0, **top, "nodes": nodes}
+    p = tmp_path / "g.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def _probe(name, role="source", **params):
+    return {"name": name, "kind": "probe", "role": role, "on_failure": params.pop("on_failure", "stop"), "params": params}
+
+
+def _wait_heartbeats(sup, timeout=30):
+    assert wait_for(lambda: (sup.poll(), all(n.heartbeat for n in sup.nodes.values()))[1], timeout), "no heartbeats"
+
+
+def test_sigkilled_node_is_noticed_within_one_second_and_restarted(tmp_path, run_dir):
+    p = _write(tmp_path, [_probe("a", on_failure="restart"), _probe("b", role="follower")])
+    sup = Supervisor(load_launch(p), run_dir=run_dir, log=io.StringIO())
+    sup.start()
+    try:
+        _wait_heartbeats(sup)
+        old = sup.nodes["a"].proc.pid
+        os.kill(old, signal.SIGKILL)
+        t_kill = time.monotonic()
+        assert wait_for(lambda: (sup.poll(), any(e.kind == "restarted" for e in sup.events))[1], 3)
+        noticed = [e for e in sup.events if e.node == "a" and e.kind == "exited"][0]
+        assert noticed.detail == "signal 9"
+        assert noticed.t_s - (t_kill - sup._t0) < 1.0
+        assert sup.nodes["a"].proc.pid != old
+        assert wait_for(lambda: (sup.poll(), sup.nodes["a"].heartbeat is not None)[1], 30)
+        assert sup.stop_reason is None
+    finally:
+        sup.stop()
+
+
+def test_sigkilled_node_with_stop_policy_stops_the_graph_in_order(tmp_path, run_dir):
+    marks = tmp_path / "teardown.txt"
+    p = _write(
+        tmp_path,
+        [
+            _probe("world", role="world", teardown_file=str(marks)),
+            _probe("arm", role="follower", teardown_file=str(marks)),
+            _probe("rec", role="sink", teardown_file=str(marks)),
+            _probe("leader", role="source", teardown_file=str(marks)),
+            _probe("doomed", role="source"),
+        ],
+    )
+    sup = Supervisor(load_launch(p), run_dir=run_dir, log=io.StringIO())
+    sup.start()
+    _wait_heartbeats(sup)
+    os.kill(sup.nodes["doomed"].proc.pid, signal.SIGKILL)
+    code = sup.run()
+    assert code == 1 and "doomed" in sup.stop_reason
+    lines = [ln.split() for ln in marks.read_text().splitlines()]
+    assert [ln[0] for ln in lines] == ["leader", "rec", "arm", "world"]
+    assert all(ln[1] == "HOLD" for ln in lines)  # everyone was told HOLD before SIGTERM
+
+
+def test_hung_node_is_detected_by_heartbeat_silence(tmp_path, run_dir):
+    p = _write(tmp_path, [_probe("hang", hang_after_s=1.0), _probe("ok", role="follower")], heartbeat_timeout_s=0.5)
+    sup = Supervisor(load_launch(p), run_dir=run_dir, log=io.StringIO())
+    code = sup.run(duration_s=30)
+    assert code == 1
+    silent = [e for e in sup.events if e.kind == "silent"]
+    assert silent and silent[0].node == "hang"
+
+
+def test_crashing_step_runs_teardown_and_reports(tmp_path, run_dir):
+    marks = tmp_path / "t.txt"
+    p = _write(tmp_path, [_probe("c", crash_after_s=0.5, teardown_file=str(marks), on_failure="ignore"), _probe("ok")])
+    sup = Supervisor(load_launch(p), run_dir=run_dir, log=io.StringIO())
+    sup.start()
+    assert wait_for(lambda: (sup.poll(), any(e.kind == "exited" for e in sup.events))[1], 30)
+    sup.stop()
+    assert marks.read_text().startswith("c RUN")
+    assert "probe crash requested" in "\n".join(sup.nodes["c"].tail)
+    assert [e.detail for e in sup.events if e.kind == "exited"] == ["status 70"]
+
+
+def test_sigint_to_abc_launch_stops_every_node_with_teardown(tmp_path):
+    marks = tmp_path / "teardown.txt"
+    p = _write(
+        tmp_path,
+        [
+            _probe("sim", role="world", teardown_file=str(marks)),
+            _probe("fl", role="follower", teardown_file=str(marks)),
+            _probe("lead", role="source", teardown_file=str(marks), bind="ipc://${run}/lead"),
+        ],
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO), ABC_RUN_DIR=str(tmp_path / "r"))
+    proc = subprocess.Popen([sys.executable, "-m", "abc_robot.cli.launch", str(p), "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert [ln.split()[0] for ln in marks.read_text().splitlines()] == ["lead", "fl", "sim"]
+    assert "[supervisor] lead: stopping" in out
+
+
+def test_config_error_names_file_node_and_field(tmp_path, run_dir):
+    p = _write(tmp_path, [_probe("bad", rate_hz="fast")])
+    sup = Supervisor(load_launch(p), run_dir=run_dir, log=io.StringIO())
+    code = sup.run(duration_s=30)
+    assert code == 1
+    ev = [e for e in sup.events if e.kind == "config_error"]
+    assert ev and f"{p}: nodes.bad.params.rate_hz: expected a number" in ev[0].detail
+    assert sup.nodes["bad"].restarts == 0
+
+
+def test_launch_file_errors_name_the_field(tmp_path):
+    p = _write(tmp_path, [{"name": "x", "kind": "nope"}])
+    with pytest.raises(ConfigError, match=r"g.yaml: nodes.x.kind: unknown node kind 'nope'"):
+        load_launch(p)
+    p = _write(tmp_path, [_probe("x"), _probe("x")])
+    with pytest.raises(ConfigError, match="unique"):
+        load_launch(p)
+    p = _write(tmp_path, [{"name": "x", "kind": "probe", "on_failure": "explode"}])
+    with pytest.raises(ConfigError, match=r"nodes\[0\].on_failure: must be one of"):
+        load_launch(p)

@@ -1,0 +1,107 @@
+"""Codec round trips (property tests) and malformed-input handling."""
+
+from __future__ import annotations
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from abc_robot.errors import CodecError
+from abc_robot.transport.codec import decode, encode, encode_jpeg
+from abc_robot.transport.messages import ActionChunk, CameraFrame, Event, Heartbeat, JointState, message_types
+
+DTYPES = st.sampled_from(["<f8", "<f4", "<f2", "<i8", "<i4", "<i2", "u1", "i1", "<u2", "<u4", "?", "<c8", ">f8", ">i4"])
+
+
+def _roundtrip(msg):
+    frames = encode(b"topic/x", msg)
+    # Simulate the wire: every frame becomes bytes.
+    wire = [bytes(f) if not isinstance(f, np.ndarray) else f.tobytes() for f in frames]
+    return decode(wire)
+
+
+@settings(max_examples=150, deadline=None)
+@given(arr=hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6)))
+def test_arbitrary_dtype_and_shape_roundtrip(arr):
+    topic, out = _roundtrip(JointState(q=arr, seq=3, stamp_ns=42, source="n"))
+    assert topic == b"topic/x"
+    assert out.q.dtype == arr.dtype and out.q.shape == arr.shape
+    np.testing.assert_array_equal(out.q, arr)
+    assert (out.seq, out.stamp_ns, out.source) == (3, 42, "n")
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    data=st.dictionaries(st.text(max_size=8), st.one_of(st.integers(-(2**60), 2**60), st.floats(allow_nan=False), st.text(max_size=20), st.booleans()), max_size=6),
+    kind=st.text(max_size=20),
+)
+def test_scalar_fields_roundtrip(data, kind):
+    _, out = _roundtrip(Event(kind=kind, data=data))
+    assert out.kind == kind and out.data == data
+
+
+def test_non_contiguous_array_is_sent_correctly():
+    a = np.arange(60.0).reshape(6, 10)[:, ::3]
+    _, out = _roundtrip(ActionChunk(actions=a, t_ns=np.arange(6, dtype=np.int64)))
+    np.testing.assert_array_equal(out.actions, a)
+
+
+def test_optional_array_absent_and_present():
+    _, out = _roundtrip(CameraFrame(camera="top", image=np.zeros((4, 5, 3), np.uint8)))
+    assert out.depth is None
+    d = np.arange(20, dtype=np.uint16).reshape(4, 5)
+    _, out = _roundtrip(CameraFrame(camera="top", image=np.zeros((4, 5, 3), np.uint8), depth=d))
+    np.testing.assert_array_equal(out.depth, d)
+
+
+def test_numpy_scalars_in_dict_fields_are_plain_on_the_wire():
+    _, out = _roundtrip(Heartbeat(node="a", status={"x": np.int64(3), "y": np.float32(1.5), "v": np.arange(3)}))
+    assert out.status == {"x": 3, "y": 1.5, "v": [0, 1, 2]}
+
+
+def test_decoded_arrays_are_views_of_the_frames():
+    a = np.arange(100_000, dtype=np.float64)
+    frames = encode(b"t", JointState(q=a))
+    wire = [bytes(frames[0]), bytes(frames[1]), bytearray(a.tobytes())] + [f.tobytes() for f in frames[3:]]
+    _, out = decode(wire)
+    wire[2][:8] = np.float64(7.0).tobytes()
+    assert out.q[0] == 7.0  # a view, not a copy
+
+
+def test_jpeg_option_roundtrip_is_close():
+    yy, xx = np.mgrid[0:48, 0:64]
+    img = np.stack([xx * 4, yy * 5, (xx + yy) * 2], axis=-1).astype(np.uint8)
+    f = encode_jpeg(CameraFrame(camera="top", image=img), quality=95)
+    assert f.encoding == "jpeg" and f.image.ndim == 1 and f.image.nbytes < img.nbytes
+    _, out = _roundtrip(f)
+    assert out.encoding == "raw" and out.image.shape == img.shape
+    assert np.abs(out.image.astype(int) - img.astype(int)).mean() < 6
+
+
+@pytest.mark.parametrize(
+    "frames, needle",
+    [
+        ([b"t"], "at least 2 frames"),
+        ([b"t", b"\xc1\xc1"], "msgpack"),
+        ([b"t", msgpack.packb([1, 2])], "must be a map"),
+        ([b"t", msgpack.packb({"t": "nope", "v": 1})], "unknown message type"),
+        ([b"t", msgpack.packb({"t": "joint_state", "v": 99, "q": 0, "s": 0, "o": "", "f": {}, "a": []})], "version"),
+        ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": [["q", "<f8", [2]]]})], "announces"),
+        ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": [["q", "<f8", [2]]]}), b"123"], "bytes"),
+        ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {"zzz": 1}, "a": []})], "unknown field"),
+        ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": [["q", "|O", [1]]]}), b"12345678"], "object"),
+        ([b"t", msgpack.packb({"t": "joint_state", "v": 1})], "malformed"),
+    ],
+)
+def test_malformed_frames_raise_codec_error(frames, needle):
+    with pytest.raises(CodecError, match=needle):
+        decode(frames)
+
+
+def test_every_registered_type_roundtrips_with_defaults():
+    for name, cls in message_types().items():
+        _, out = _roundtrip(cls(seq=1, stamp_ns=2, source="s"))
+        assert type(out) is cls, name
