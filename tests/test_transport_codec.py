@@ -89,10 +89,11 @@ def test_jpeg_option_roundtrip_is_close():
         ([b"t", msgpack.packb([1, 2])], "must be a map"),
         ([b"t", msgpack.packb({"t": "nope", "v": 1})], "unknown message type"),
         ([b"t", msgpack.packb({"t": "joint_state", "v": 99, "q": 0, "s": 0, "o": "", "f": {}, "a": []})], "version"),
-        ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": [["q", "<f8", [2]]]})], "announces"),
+        ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": [["q", "<f8", [2]]]})], "more arrays"),
         ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": [["q", "<f8", [2]]]}), b"123"], "bytes"),
         ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {"zzz": 1}, "a": []})], "unknown field"),
         ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": [["q", "|O", [1]]]}), b"12345678"], "object"),
+        ([b"t", msgpack.packb({"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": []}), b"extra"], "announces 0"),
         ([b"t", msgpack.packb({"t": "joint_state", "v": 1})], "malformed"),
     ],
 )

@@ -23,19 +23,21 @@ import msgpack
 import numpy as np
 
 from abc_robot.errors import CodecError
-from abc_robot.transport.messages import CameraFrame, Message, message_types
+from abc_robot.transport.messages import _REGISTRY, CameraFrame, Message
 
 __all__ = ["encode", "decode", "encode_jpeg", "decode_jpeg"]
 
-_TYPES = message_types()
+_DTYPES: dict[str, np.dtype] = {}
 
 
-def _types() -> dict[str, type[Message]]:
-    # Types registered after import (plugins) are picked up lazily.
-    global _TYPES
-    if len(_TYPES) != len(message_types()):
-        _TYPES = message_types()
-    return _TYPES
+def _dtype(s: str) -> np.dtype:
+    dt = _DTYPES.get(s)
+    if dt is None:
+        dt = np.dtype(s)
+        if dt.hasobject:
+            raise CodecError(f"object dtype {s!r} refused")
+        _DTYPES[s] = dt
+    return dt
 
 
 def encode(topic: bytes, msg: Message) -> list[Any]:
@@ -59,7 +61,8 @@ def encode(topic: bytes, msg: Message) -> list[Any]:
         if a.dtype.hasobject:
             raise CodecError(f"{cls.__name__}.{name}: object arrays cannot be sent")
         arrays_meta.append((name, a.dtype.str, a.shape))
-        buffers.append(a)
+        if a.size:  # empty arrays travel in the header alone
+            buffers.append(a)
     scalars = {name: getattr(msg, name) for name in cls._SCALARS}
     header = {
         "t": cls.TYPE,
@@ -98,37 +101,45 @@ def decode(frames: Sequence[Any]) -> tuple[bytes, Message]:
         raise CodecError(f"header must be a map, got {type(header).__name__}")
     try:
         tname = header["t"]
-        cls = _types().get(tname) if isinstance(tname, str) else None
+        cls = _REGISTRY.get(tname) if isinstance(tname, str) else None
         if cls is None:
-            raise CodecError(f"unknown message type {tname!r}; known: {sorted(_types())}")
+            raise CodecError(f"unknown message type {tname!r}; known: {sorted(_REGISTRY)}")
         if header["v"] != cls.VERSION:
             raise CodecError(f"{tname}: version {header['v']!r} not supported (expected {cls.VERSION})")
         fields = header["f"]
         arrays_meta = header["a"]
         if not isinstance(fields, dict) or not isinstance(arrays_meta, list):
             raise CodecError("header fields 'f' must be a map and 'a' a list")
-        if len(frames) != 2 + len(arrays_meta):
-            raise CodecError(f"{tname}: header announces {len(arrays_meta)} arrays, got {len(frames) - 2} frames")
         kwargs: dict[str, Any] = {}
+        scalars = cls._SCALARS
         for key, value in fields.items():
-            if key not in cls._SCALARS:
+            if key not in scalars:
                 raise CodecError(f"{tname}: unknown field {key!r}")
             kwargs[key] = value
-        for meta, frame in zip(arrays_meta, frames[2:]):
-            name, dtype, shape = meta
+        i = 2
+        nframes = len(frames)
+        for name, dtype, shape in arrays_meta:
             if name not in cls._ARRAYS:
                 raise CodecError(f"{tname}: unknown array field {name!r}")
-            dt = np.dtype(dtype)
-            if dt.hasobject:
-                raise CodecError(f"{tname}.{name}: object dtype refused")
-            shape = tuple(int(s) for s in shape)
-            if any(s < 0 for s in shape):
-                raise CodecError(f"{tname}.{name}: negative dimension in {shape}")
-            buf = _as_buffer(frame)
-            n = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+            dt = _dtype(dtype)
+            shape = tuple(int(x) for x in shape)
+            n = dt.itemsize
+            for x in shape:
+                if x < 0:
+                    raise CodecError(f"{tname}.{name}: negative dimension in {shape}")
+                n *= x
+            if n == 0:
+                kwargs[name] = np.empty(shape, dtype=dt)
+                continue
+            if i >= nframes:
+                raise CodecError(f"{tname}: header announces more arrays than the {nframes - 2} frames received")
+            buf = _as_buffer(frames[i])
+            i += 1
             if len(buf) != n:
                 raise CodecError(f"{tname}.{name}: frame has {len(buf)} bytes, shape {shape} {dt} needs {n}")
             kwargs[name] = np.frombuffer(buf, dtype=dt).reshape(shape)
+        if i != nframes:
+            raise CodecError(f"{tname}: header announces {i - 2} array frames, got {nframes - 2}")
         msg = cls(seq=int(header["q"]), stamp_ns=int(header["s"]), source=str(header["o"]), **kwargs)
     except CodecError:
         raise
