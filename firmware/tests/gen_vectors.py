@@ -77,7 +77,9 @@ def main() -> None:
     lines.append(frame_line("button_b_release", ev2, 9, input=3, edge=0, t_ms=16909060, inputs=0))
     vr = VersionReplyMsg(protocol=1, fw_major=1, fw_minor=0, fw_patch=0, n_inputs=4, name="abc-console")
     lines.append(
-        frame_line("version_reply", vr, 1, protocol=1, fw_major=1, fw_minor=0, fw_patch=0, n_inputs=4, name="abc-console")
+        frame_line(
+            "version_reply", vr, 1, protocol=1, fw_major=1, fw_minor=0, fw_patch=0, n_inputs=4, name="abc-console"
+        )
     )
     lines.append(frame_line("ack", AckMsg(0x41, 12, 0), 2, acked_type=65, acked_seq=12, status=0))
     lines.append(frame_line("led_set_blink_fast", LedSetMsg(3), 12, mode=3))

@@ -1,0 +1,119 @@
+"""From pedal and button edges to console event kinds, as configured.
+
+The mapping is data (a frozen dataclass loaded from the launch file), the mapper is
+the small state machine that applies it: it remembers when each input went down (to
+tell a short press from a long one) and where each toggle binding is in its cycle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from abc_robot.devices.console_board.protocol import INPUT_NAMES
+
+__all__ = ["EVENT_KINDS", "EDGES", "Binding", "ConsoleMapping", "EventMapper", "DEFAULT_BINDINGS"]
+
+#: Event kinds a binding may emit (``abc_robot.transport.messages.Event.kind``).
+EVENT_KINDS = (
+    "episode_start",
+    "episode_stop",
+    "episode_discard",
+    "intervene_on",
+    "intervene_off",
+    "success",
+    "fail",
+)
+#: ``press`` / ``release`` fire on the edge; ``short`` / ``long`` fire on release,
+#: chosen by how long the input was held (``ConsoleMapping.long_press_s``).
+EDGES = ("press", "release", "short", "long")
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One rule: when ``input`` sees ``edge``, emit the next kind of ``events``.
+
+    Attributes:
+        input: one of ``pedal_a``, ``pedal_b``, ``button_a``, ``button_b``.
+        edge: one of ``press``, ``release``, ``short``, ``long``.
+        events: event kinds emitted in turn, one per trigger; two kinds make a toggle
+            (e.g. ``[episode_start, episode_stop]``).
+    """
+
+    input: str
+    edge: str
+    events: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.input not in INPUT_NAMES:
+            raise ValueError(f"input {self.input!r}; valid inputs: {list(INPUT_NAMES)}")
+        if self.edge not in EDGES:
+            raise ValueError(f"edge {self.edge!r}; valid edges: {list(EDGES)}")
+        if not self.events:
+            raise ValueError("events must name at least one event kind")
+        bad = [e for e in self.events if e not in EVENT_KINDS]
+        if bad:
+            raise ValueError(f"unknown event kind(s) {bad}; valid kinds: {list(EVENT_KINDS)}")
+
+
+#: Hold the pedal to intervene; button A starts/stops an episode; button B marks the
+#: outcome: a short press is success, a press held for ``long_press_s`` is failure.
+DEFAULT_BINDINGS: tuple[Binding, ...] = (
+    Binding("pedal_a", "press", ("intervene_on",)),
+    Binding("pedal_a", "release", ("intervene_off",)),
+    Binding("button_a", "press", ("episode_start", "episode_stop")),
+    Binding("button_b", "short", ("success",)),
+    Binding("button_b", "long", ("fail",)),
+)
+
+
+@dataclass(frozen=True)
+class ConsoleMapping:
+    """Which edges make which console events.
+
+    Attributes:
+        bindings: the rules, applied in order (several may fire on one edge).
+        long_press_s: hold time [s] from which a press counts as ``long``.
+    """
+
+    bindings: tuple[Binding, ...] = DEFAULT_BINDINGS
+    long_press_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.long_press_s <= 0:
+            raise ValueError(f"long_press_s must be positive, got {self.long_press_s}")
+
+
+class EventMapper:
+    """Applies a :class:`ConsoleMapping` to a sequence of edges."""
+
+    def __init__(self, mapping: ConsoleMapping) -> None:
+        self.mapping = mapping
+        self._cycle = [0] * len(mapping.bindings)
+        self._down_ms: dict[str, int] = {}
+
+    def on_edge(self, input_name: str, pressed: bool, t_ms: int) -> list[str]:
+        """Event kinds triggered by ``input_name`` going down (``pressed``) or up.
+
+        Args:
+            input_name: one of ``INPUT_NAMES``.
+            pressed: the new level.
+            t_ms: the board's time of the edge [ms] (for short/long presses).
+        """
+        edges = ["press"] if pressed else ["release"]
+        if pressed:
+            self._down_ms[input_name] = t_ms
+        else:
+            down = self._down_ms.pop(input_name, None)
+            if down is not None:
+                held_s = ((t_ms - down) & 0xFFFFFFFF) / 1000.0  # board clock wraps at 2^32 ms
+                edges.append("long" if held_s >= self.mapping.long_press_s else "short")
+        kinds: list[str] = []
+        for i, b in enumerate(self.mapping.bindings):
+            if b.input == input_name and b.edge in edges:
+                kinds.append(b.events[self._cycle[i] % len(b.events)])
+                self._cycle[i] += 1
+        return kinds
+
+    def forget_presses(self) -> None:
+        """Drop remembered press times (after a disconnect: durations are unknown)."""
+        self._down_ms.clear()
