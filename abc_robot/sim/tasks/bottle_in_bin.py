@@ -1,0 +1,3 @@
+from abc_robot.sim.tasks.base import Task
+class BottleInBin(Task):
+    name = "bottle_in_bin"

@@ -1,0 +1,3 @@
+from abc_robot.sim.tasks.base import Task
+class Handover(Task):
+    name = "handover"
