@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,21 @@ class RateLoop:
         self._periods = np.zeros(window, dtype=np.int64)
         self._next_ns: int | None = None
         self._last_tick_ns: int | None = None
+        self._poller: Any = None
+        self.wakeups = 0
+
+    def wake_on(self, sock: Any) -> None:
+        """Also return from :meth:`sleep` as soon as ``sock`` (a zmq socket) is readable.
+
+        An event-driven node (a follower waking on each leader sample) then reacts
+        within microseconds instead of up to one period later; the fixed-rate ticks
+        still happen (watchdogs run on them) and only they count in the statistics.
+        """
+        import zmq
+
+        if self._poller is None:
+            self._poller = zmq.Poller()
+        self._poller.register(sock, zmq.POLLIN)
 
     def start(self) -> int:
         """Start the clock; returns the first tick time [ns]."""
@@ -46,7 +62,18 @@ class RateLoop:
             return self.start()
         now = time.monotonic_ns()
         delay = self._next_ns - now
-        if delay > 0:
+        if delay > 0 and self._poller is not None:
+            if self._poller.poll(delay / 1e6):
+                now = time.monotonic_ns()
+                if now < self._next_ns:
+                    self.wakeups += 1
+                    return now
+            delay = self._next_ns - time.monotonic_ns()
+            if delay > 0:
+                time.sleep(delay / 1e9)
+            now = time.monotonic_ns()
+            self._next_ns += self.period_ns
+        elif delay > 0:
             time.sleep(delay / 1e9)
             now = time.monotonic_ns()
             self._next_ns += self.period_ns
@@ -75,4 +102,5 @@ class RateLoop:
             "period_p99_ms": float(np.percentile(p, 99)),
             "period_max_ms": float(p.max()),
             "rate_hz": 1e3 / float(p.mean()) if p.mean() > 0 else 0.0,
+            "wakeups": self.wakeups,
         }

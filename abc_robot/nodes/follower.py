@@ -1,0 +1,385 @@
+"""Follower node: one per arm. Mode arbiter → IK → safety filter → backend.
+
+Modes (see :data:`abc_robot.transport.messages.MODES`):
+
+- ``TELEOP``: the leader's end-effector pose (leader FK, mapped by the configurable
+  leader→follower base transform) is solved by the follower IK. On entering TELEOP,
+  and after any hold, the arm *engages*: it ramps from where it is to the leader's
+  pose at the slower engage speed; a leader pose the follower cannot reach (IK error
+  above ``engage_max_error_m``) is refused with a message and the arm holds.
+- ``POLICY``: executes the policy worker's time-indexed chunks (see
+  :mod:`abc_robot.policy.chunking`); until a chunk arrives the arm holds.
+- ``INTERVENE``: delta-pose correction (:mod:`abc_robot.control.intervention`).
+- ``HOLD``: keeps the last command. ``ESTOP``: holds and latches; only an explicit
+  ``HOLD`` command clears it.
+
+Safety: every command passes :class:`~abc_robot.control.safety.SafetyFilter`; a
+leader (or policy) input older than ``stale_timeout_ms`` makes the arm hold (the
+watchdog) until fresh input arrives and the arm re-engages. The first command after
+start is the measured position: nothing moves until a source is engaged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from abc_robot.control.intervention import DeltaPoseMapper
+from abc_robot.control.safety import SafetyConfig, SafetyFilter
+from abc_robot.control.stats import Samples
+from abc_robot.devices.backend import ArmBackend
+from abc_robot.devices.registry import BackendContext, make_backend
+from abc_robot.runtime.node import Node
+from abc_robot.transport.messages import (
+    MODES,
+    ActionChunk,
+    EEPose,
+    Event,
+    JointCommand,
+    JointState,
+    LeaderState,
+    ModeCommand,
+)
+
+__all__ = ["FollowerNode", "FollowerConfig", "BackendSpec"]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    kind: str = "sim"  # sim | dynamixel | yam (abc_robot.devices.registry)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FollowerConfig:
+    """Follower settings (launch file ``params``).
+
+    Attributes:
+        arm: ``left`` or ``right``.
+        bind: this follower's publisher endpoint.
+        leader: the leader node's endpoint ("" = none).
+        policy: the policy worker's endpoint ("" = none).
+        console: endpoints publishing ``console/`` events and mode commands.
+        other_arm: the other follower's endpoint, for the arm–arm collision check.
+        rate_hz: control loop rate [Hz]; the loop also wakes on every leader sample.
+        initial_mode: mode at start (the arm holds until its source is fresh).
+        stale_timeout_ms: watchdog: input older than this → hold [ms].
+        urdf: follower description (bare names are looked up in ``urdf/``).
+        layout: bimanual layout file (arm base poses, for the collision check).
+        leader_to_follower_xyz_m / _rpy_rad: pose of the leader's base in the
+            follower's base frame (leader poses are mapped through it).
+        engage_tolerance_rad: engaged once every joint is this close to the target [rad].
+        engage_max_error_m: refuse to engage a leader pose the IK misses by more [m].
+        collision_margin_m: minimum distance kept between the two arms [m].
+        intervention_scale: leader translation scale while intervening [1].
+        intervene_motion_threshold_m: leader motion during POLICY that triggers
+            INTERVENE automatically [m] (0 disables the motion trigger).
+    """
+
+    arm: Literal["left", "right"]
+    bind: str
+    leader: str = ""
+    policy: str = ""
+    console: list[str] = field(default_factory=list)
+    other_arm: str = ""
+    rate_hz: float = 250.0
+    initial_mode: Literal["TELEOP", "POLICY", "HOLD"] = "TELEOP"
+    stale_timeout_ms: float = 50.0
+    urdf: str = "yam_follower.urdf"
+    layout: str = "bimanual.yaml"
+    leader_to_follower_xyz_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    leader_to_follower_rpy_rad: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    engage_tolerance_rad: float = 0.03
+    engage_max_error_m: float = 0.03
+    collision_margin_m: float = 0.01
+    intervention_scale: float = 1.0
+    intervene_motion_threshold_m: float = 0.02
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    backend: BackendSpec = field(default_factory=BackendSpec)
+
+    def __post_init__(self) -> None:
+        if self.rate_hz <= 0 or self.stale_timeout_ms <= 0:
+            raise ValueError("rate_hz and stale_timeout_ms must be positive")
+
+
+def _rpy(rpy: tuple[float, float, float]) -> np.ndarray:
+    r, p, y = rpy
+    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
+    return np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]]) @ np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]]) @ np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
+
+
+class FollowerNode(Node):
+    Config = FollowerConfig
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def setup(self) -> None:
+        from abc_robot.kinematics.ik import IKSolver
+        from abc_robot.kinematics.model import ArmModel
+        from abc_robot.kinematics.model import URDF_DIR
+
+        cfg: FollowerConfig = self.config
+        self.arm_name = cfg.arm
+        urdf = cfg.urdf if "/" in cfg.urdf else str(URDF_DIR / cfg.urdf)
+        self.model = ArmModel.from_urdf(urdf)
+        self.ik = IKSolver(self.model)
+        self.T_fb_lb = np.eye(4)
+        self.T_fb_lb[:3, :3] = _rpy(cfg.leader_to_follower_rpy_rad)
+        self.T_fb_lb[:3, 3] = cfg.leader_to_follower_xyz_m
+        self.pub = self.publisher(cfg.bind)
+        self.backend: ArmBackend = make_backend(cfg.backend.kind, cfg.backend.params, BackendContext(cfg.arm, self.pub))
+        self.backend.connect()
+        self.leader_sub = self.latest(cfg.leader, [f"leader/{cfg.arm}"]) if cfg.leader else None
+        self.policy_sub = self.latest(cfg.policy, ["policy/chunk"]) if cfg.policy else None
+        self.console_sub = self.latest(cfg.console, ["console/"]) if cfg.console else None
+        other = "right" if cfg.arm == "left" else "left"
+        self.other_topic = f"follower/{other}/state"
+        self.other_sub = self.latest(cfg.other_arm, [self.other_topic]) if cfg.other_arm else None
+        self.collision = self._make_collision(cfg, other) if cfg.other_arm else None
+        self.safety = SafetyFilter(cfg.safety, self.model.q_lower, self.model.q_upper, fk=self.model.fk, collision=self._collides if self.collision else None)
+        self.mapper = DeltaPoseMapper(cfg.intervention_scale)
+        if self.leader_sub is not None:
+            self.wake_on(self.leader_sub.socket)
+        # State of the arbiter.
+        self.mode = "HOLD"
+        self.requested_mode = cfg.initial_mode
+        self.hold_reason = "waiting for the arm's first state"
+        self.engaging = True
+        self.q_cmd: np.ndarray | None = None
+        self.last_cmd_ns = 0
+        self.last_leader: LeaderState | None = None
+        self.last_leader_seen_ns = 0
+        self.counted_leader_seq = -1
+        self.T_target: np.ndarray | None = None
+        self.chunk_exec: Any = None
+        # Figures.
+        self.latency_ms = Samples()
+        self.tracking_mm = Samples()
+        self.ik_us = Samples()
+        self.refusals: dict[str, int] = {}
+        self.watchdog_trips = 0
+        self.commands = 0
+        self.engage_refusals = 0
+        self.mode_changes: list[tuple[int, str, str]] = []
+
+    def teardown(self) -> None:
+        backend = getattr(self, "backend", None)
+        if backend is not None:
+            backend.close()  # torque off, on every exit path
+
+    def _make_collision(self, cfg: FollowerConfig, other: str) -> Any:
+        try:
+            from abc_robot.kinematics.collision import PairCollision
+            from abc_robot.kinematics.model import ArmModel, URDF_DIR
+            from abc_robot.sim.layout import BimanualLayout
+        except ImportError as exc:  # the pair checker is optional on single-arm rigs
+            self.log(f"arm-arm collision check unavailable: {exc}")
+            return None
+        layout = BimanualLayout.load(cfg.layout)
+        other_model = ArmModel.from_urdf(str(URDF_DIR / cfg.urdf) if "/" not in cfg.urdf else cfg.urdf)
+        left, right = (self.model, other_model) if cfg.arm == "left" else (other_model, self.model)
+        return PairCollision(left, right, layout.T_world_base("left"), layout.T_world_base("right"), margin_m=cfg.collision_margin_m)
+
+    def _collides(self, q6: np.ndarray) -> str | None:
+        if self.collision is None or self.other_sub is None:
+            return None
+        other = self.other_sub.get(self.other_topic)
+        if not isinstance(other, JointState) or len(other.q) < 6:
+            return None
+        q_other = np.asarray(other.q[:6], dtype=float)
+        ql, qr = (q6, q_other) if self.arm_name == "left" else (q_other, q6)
+        if self.collision.in_collision(ql, qr):
+            return "the arms would collide"
+        return None
+
+    # ---- mode handling -----------------------------------------------------------
+    def set_mode(self, mode: str, reason: str = "") -> None:
+        """Request ``mode`` (one of MODES). ESTOP latches until HOLD is requested."""
+        if mode not in MODES:
+            self.log(f"ignored unknown mode {mode!r}; valid: {MODES}")
+            return
+        if self.requested_mode == "ESTOP" and mode != "HOLD":
+            self.log(f"ESTOP is latched; send HOLD to clear it (refused {mode})")
+            return
+        if mode == "INTERVENE" and self.last_leader is None:
+            self.log("INTERVENE refused: no leader data")
+            return
+        if mode != self.requested_mode:
+            self.log(f"mode {self.requested_mode} -> {mode}{' (' + reason + ')' if reason else ''}")
+        if mode == "INTERVENE":
+            self._takeover()
+        elif self.requested_mode == "INTERVENE":
+            self.mapper.release()
+        if mode == "POLICY" and self.chunk_exec is not None:
+            self.chunk_exec.reset()
+        self.requested_mode = mode
+        self.engaging = True
+
+    def _takeover(self) -> None:
+        assert self.last_leader is not None and self.q_cmd is not None
+        T_F0 = self.model.fk(self.q_cmd[:6])
+        self.mapper.takeover(self.T_fb_lb @ np.asarray(self.last_leader.T_base_ee), T_F0)
+
+    def on_mode_command(self, cmd: ModeCommand) -> None:
+        if cmd.arm in ("", self.config.arm):
+            self.set_mode(cmd.mode, cmd.reason)
+
+    def _poll_console(self) -> None:
+        if self.console_sub is None:
+            return
+        for topic, msg in self.console_sub.poll().items():
+            if isinstance(msg, ModeCommand):
+                self.on_mode_command(msg)
+            elif isinstance(msg, Event) and msg.data.get("arm", "") in ("", self.config.arm):
+                if msg.kind == "intervene_on" and self.requested_mode == "POLICY":
+                    self.set_mode("INTERVENE", "console")
+                elif msg.kind == "intervene_off" and self.requested_mode == "INTERVENE":
+                    self.set_mode("POLICY", "console")
+
+    # ---- the tick ------------------------------------------------------------------
+    def wake_on(self, sock: Any) -> None:
+        """Run a step as soon as ``sock`` has data (not only at the loop rate)."""
+        self.loop.wake_on(sock)
+
+    def step(self, now_ns: int) -> None:
+        cfg: FollowerConfig = self.config
+        self._poll_console()
+        sample = self.backend.read_state()
+        if sample is None:
+            self.hold_reason = f"backend: {self.backend.fault or 'no data'}"
+            self.mode = "HOLD"
+            self.q_cmd = None  # re-anchor on the measured state when it returns
+            return
+        if self.q_cmd is None:
+            # First command after start (or a device fault) = where the arm is.
+            self.q_cmd = np.array(sample.q, dtype=float)
+            self.safety.reset(self.q_cmd)
+            self.last_cmd_ns = now_ns
+            self.engaging = True
+        if self.other_sub is not None:
+            self.other_sub.poll()
+        leader = self._poll_leader(now_ns)
+        q_des, source, ref_stamp = self._desired(now_ns, leader)
+        dt = (now_ns - self.last_cmd_ns) / 1e9 if self.last_cmd_ns else 1.0 / cfg.rate_hz
+        res = self.safety.filter(q_des, dt, engaging=self.engaging and source != "none")
+        if res.refused:
+            self.refusals[res.refused] = self.refusals.get(res.refused, 0) + 1
+            if self.refusals[res.refused] in (1, 100, 1000):
+                self.log(f"refused command: {res.refused} (x{self.refusals[res.refused]})")
+        if self.engaging and source != "none" and np.max(np.abs(res.q[:6] - q_des[:6])) < cfg.engage_tolerance_rad:
+            self.engaging = False
+            self.log(f"engaged ({self.mode})")
+        sent = self.backend.command(res.q)
+        self.q_cmd = res.q
+        self.last_cmd_ns = now_ns
+        self.commands += 1
+        issued = time.monotonic_ns()
+        if leader is not None and source == "operator" and leader.seq != self.counted_leader_seq:
+            self.counted_leader_seq = leader.seq
+            self.latency_ms.add((issued - leader.stamp_ns) / 1e6)
+        T_meas = self.model.fk(sample.q[:6])
+        if self.T_target is not None and source == "operator" and not self.engaging:
+            self.tracking_mm.add(1e3 * float(np.linalg.norm(T_meas[:3, 3] - self.T_target[:3, 3])))
+        arm = cfg.arm
+        self.pub.publish(f"follower/{arm}/state", JointState(q=np.asarray(sample.q), dq=np.asarray(sample.dq), stamp_ns=sample.stamp_ns))
+        self.pub.publish(
+            f"follower/{arm}/command",
+            JointCommand(q=np.asarray(sent), ref_stamp_ns=ref_stamp, mode=self.mode, control_source=source, stamp_ns=issued),
+        )
+        self.pub.publish(f"follower/{arm}/ee", EEPose(T_base_ee=T_meas, gripper=float(sample.q[6]) if len(sample.q) > 6 else 0.0, stamp_ns=sample.stamp_ns))
+
+    def _poll_leader(self, now_ns: int) -> LeaderState | None:
+        if self.leader_sub is None:
+            return None
+        got = self.leader_sub.poll().get(f"leader/{self.config.arm}")
+        if isinstance(got, LeaderState):
+            self.last_leader = got
+            self.last_leader_seen_ns = now_ns
+        leader = self.last_leader
+        if leader is None:
+            return None
+        # Watchdog on the sample's own stamp: a stalled or dead leader process, a
+        # frozen reader, or a slow link all make it old.
+        if now_ns - leader.stamp_ns > self.config.stale_timeout_ms * 1e6:
+            return None
+        return leader
+
+    def _desired(self, now_ns: int, leader: LeaderState | None) -> tuple[np.ndarray, str, int]:
+        """The requested command, who it comes from, and the stamp of its input."""
+        assert self.q_cmd is not None
+        mode = self.requested_mode
+        hold = (self.q_cmd, "none", 0)
+        if mode in ("HOLD", "ESTOP"):
+            self.mode, self.hold_reason = mode, "" if mode == "HOLD" else "e-stop latched"
+            return hold
+        if mode in ("TELEOP", "INTERVENE"):
+            if leader is None:
+                if self.mode != "HOLD" and self.last_leader is not None:
+                    self.watchdog_trips += 1
+                    self.log(f"watchdog: leader input stale > {self.config.stale_timeout_ms:.0f} ms, holding")
+                self.mode, self.hold_reason = "HOLD", "leader input stale or absent"
+                self.engaging = True
+                return hold
+            T_leader = self.T_fb_lb @ np.asarray(leader.T_base_ee)
+            if mode == "INTERVENE":
+                if not self.mapper.active:
+                    self._takeover()
+                T_target = self.mapper.target(T_leader)
+                source = "intervention"
+            else:
+                if self.requested_mode == "POLICY" and self._leader_moved(T_leader):
+                    pass
+                T_target = T_leader
+                source = "operator"
+            t0 = time.perf_counter_ns()
+            res = self.ik.solve(T_target, self.q_cmd[:6])
+            self.ik_us.add((time.perf_counter_ns() - t0) / 1e3)
+            if self.engaging and res.pos_err_m > self.config.engage_max_error_m:
+                self.engage_refusals += 1
+                if self.engage_refusals in (1, 100, 1000):
+                    self.log(f"refusing to engage: the leader pose is {res.pos_err_m * 1e3:.0f} mm out of the follower's reach")
+                self.mode, self.hold_reason = "HOLD", "leader pose unreachable"
+                return hold
+            self.T_target = T_target
+            self.mode, self.hold_reason = mode, ""
+            q = np.concatenate([res.q, [float(np.clip(leader.gripper, 0.0, 1.0))]])
+            return q, source, leader.stamp_ns
+        if mode == "POLICY":
+            q = self._policy_command(now_ns, leader)
+            if q is None:
+                self.mode, self.hold_reason = "HOLD", "waiting for a fresh policy chunk"
+                return hold
+            self.mode, self.hold_reason = "POLICY", ""
+            return q, "policy", 0
+        return hold
+
+    def _leader_moved(self, T_leader: np.ndarray) -> bool:
+        return False
+
+    def _policy_command(self, now_ns: int, leader: LeaderState | None) -> np.ndarray | None:
+        """The policy's action for this arm at ``now_ns``, or None (hold)."""
+        if self.policy_sub is None:
+            return None
+        self.policy_sub.poll()
+        return None
+
+    def status(self) -> dict[str, Any]:
+        st: dict[str, Any] = {
+            "arm": self.config.arm,
+            "mode": getattr(self, "mode", "HOLD"),
+            "requested_mode": getattr(self, "requested_mode", ""),
+            "hold_reason": getattr(self, "hold_reason", ""),
+            "engaged": not getattr(self, "engaging", True),
+            "commands": getattr(self, "commands", 0),
+            "watchdog_trips": getattr(self, "watchdog_trips", 0),
+            "refusals": dict(getattr(self, "refusals", {})),
+            "backend_fault": self.backend.fault if hasattr(self, "backend") else None,
+        }
+        if hasattr(self, "latency_ms"):
+            st.update(self.latency_ms.summary("latency_ms"))
+            st.update(self.tracking_mm.summary("tracking_mm"))
+            st.update(self.ik_us.summary("ik_us"))
+            st["latency_samples"] = self.latency_ms.count
+        return st
