@@ -131,15 +131,25 @@ class SafetyFilter:
         if not np.array_equal(q, req[:n]):
             clamped.append("joint_limit")
         vmax = cfg.engage_velocity_rad_s if engaging else cfg.max_velocity_rad_s
-        v = (q - self.q_prev[:n]) / dt
-        # Acceleration first (relative to the last velocity), then the speed cap.
-        dv = np.clip(v - self.v_prev, -cfg.max_accel_rad_s2 * dt, cfg.max_accel_rad_s2 * dt)
+        amax = cfg.max_accel_rad_s2
+        err = q - self.q_prev[:n]
+        v = err / dt
+        # Braking curve: never faster than a speed from which the joint can still stop
+        # at the target with the acceleration limit (discrete-time form), so limited
+        # commands do not overshoot the request.
+        ad = amax * dt
+        v_brake = ad * (np.sqrt(0.25 + 2.0 * np.abs(err) / (ad * dt)) - 0.5)
+        v_b = np.clip(v, -v_brake, v_brake)
+        dv = np.clip(v_b - self.v_prev, -ad, ad)
         v_acc = self.v_prev + dv
         if not np.allclose(v_acc, v):
             clamped.append("acceleration")
         v_lim = np.clip(v_acc, -vmax, vmax)
         if not np.allclose(v_lim, v_acc):
             clamped.append("velocity")
+        # Land on the target instead of passing it.
+        over = np.abs(v_lim * dt) > np.abs(err)
+        v_lim = np.where(over, v, v_lim)
         q = np.clip(self.q_prev[:n] + v_lim * dt, self.lo, self.hi)
         out[:n] = q
         if len(req) > n:
