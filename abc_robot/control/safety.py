@@ -117,13 +117,13 @@ class SafetyFilter:
 
         Args:
             q_request: requested joints [rad] + gripper [0, 1].
-            dt_s: time since the previous command [s] (bounded to [0.5 ms, 50 ms]).
+            dt_s: time since the previous command [s] (bounded to [10 µs, 50 ms]).
             engaging: use the slower engage speed (ramping towards a new source).
         """
         if self.q_prev is None:
             raise RuntimeError("SafetyFilter.reset(q_measured) must be called before filter()")
         cfg, n = self.cfg, self.n
-        dt = min(max(dt_s, 5e-4), 0.05)
+        dt = min(max(dt_s, 1e-5), 0.05)
         req = np.asarray(q_request, float)
         out = self.q_prev.copy()
         clamped: list[str] = []

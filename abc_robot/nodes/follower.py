@@ -32,6 +32,7 @@ from abc_robot.control.safety import SafetyConfig, SafetyFilter
 from abc_robot.control.stats import Samples
 from abc_robot.devices.backend import ArmBackend
 from abc_robot.devices.registry import BackendContext, make_backend
+from abc_robot.policy.chunking import ChunkExecutor, ExecutorConfig
 from abc_robot.runtime.node import Node
 from abc_robot.transport.messages import (
     MODES,
@@ -77,6 +78,11 @@ class FollowerConfig:
         intervention_scale: leader translation scale while intervening [1].
         intervene_motion_threshold_m: leader motion during POLICY that triggers
             INTERVENE automatically [m] (0 disables the motion trigger).
+        policy_blend_s: on entering POLICY, blend from the held command into the
+            policy's trajectory over this long [s], so the first policy command is
+            continuous with the last operator command.
+        policy_stale_ms: hold when the newest chunk ended longer ago than this [ms].
+        executor: chunk execution (between-chunk method, delay estimate).
     """
 
     arm: Literal["left", "right"]
@@ -97,6 +103,9 @@ class FollowerConfig:
     collision_margin_m: float = 0.01
     intervention_scale: float = 1.0
     intervene_motion_threshold_m: float = 0.02
+    policy_blend_s: float = 0.3
+    policy_stale_ms: float = 300.0
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     backend: BackendSpec = field(default_factory=BackendSpec)
 
@@ -153,7 +162,15 @@ class FollowerNode(Node):
         self.last_leader_seen_ns = 0
         self.counted_leader_seq = -1
         self.T_target: np.ndarray | None = None
-        self.chunk_exec: Any = None
+        self.chunk_exec = ChunkExecutor(cfg.executor)
+        self.arm_slice = slice(0, 7) if cfg.arm == "left" else slice(7, 14)
+        self.policy_since_ns = 0
+        self.policy_anchor: np.ndarray | None = None
+        self.policy_first_ns = 0
+        self.T_leader_ref: np.ndarray | None = None
+        self.interventions = 0
+        self.intervention_ns = 0
+        self.intervene_started_ns = 0
         # Figures.
         self.latency_ms = Samples()
         self.tracking_mm = Samples()
@@ -208,14 +225,24 @@ class FollowerNode(Node):
             return
         if mode != self.requested_mode:
             self.log(f"mode {self.requested_mode} -> {mode}{' (' + reason + ')' if reason else ''}")
-        if mode == "INTERVENE":
+        now = time.monotonic_ns()
+        if mode == "INTERVENE" and self.requested_mode != "INTERVENE":
             self._takeover()
-        elif self.requested_mode == "INTERVENE":
+            self.interventions += 1
+            self.intervene_started_ns = now
+        elif mode != "INTERVENE" and self.requested_mode == "INTERVENE":
             self.mapper.release()
-        if mode == "POLICY" and self.chunk_exec is not None:
+            self.intervention_ns += now - self.intervene_started_ns
+        if mode == "POLICY":
+            # Release (or start): forget the executing chunk; wait for a chunk computed
+            # from an observation taken from now on, then blend into it.
             self.chunk_exec.reset()
+            self.policy_since_ns = now
+            self.policy_anchor = None
+            self.T_leader_ref = None
         self.requested_mode = mode
-        self.engaging = True
+        # Operator sources engage with a ramp; INTERVENE starts from the current pose.
+        self.engaging = mode != "INTERVENE"
 
     def _takeover(self) -> None:
         assert self.last_leader is not None and self.q_cmd is not None
@@ -256,13 +283,15 @@ class FollowerNode(Node):
             # First command after start (or a device fault) = where the arm is.
             self.q_cmd = np.array(sample.q, dtype=float)
             self.safety.reset(self.q_cmd)
-            self.last_cmd_ns = now_ns
+            self.last_cmd_ns = 0
             self.engaging = True
         if self.other_sub is not None:
             self.other_sub.poll()
         leader = self._poll_leader(now_ns)
         q_des, source, ref_stamp = self._desired(now_ns, leader)
-        dt = (now_ns - self.last_cmd_ns) / 1e9 if self.last_cmd_ns else 1.0 / cfg.rate_hz
+        # dt between the instants commands are issued: that is what the arm sees.
+        t_cmd = time.monotonic_ns()
+        dt = (t_cmd - self.last_cmd_ns) / 1e9 if self.last_cmd_ns else 1.0 / cfg.rate_hz
         res = self.safety.filter(q_des, dt, engaging=self.engaging and source != "none")
         if res.refused:
             self.refusals[res.refused] = self.refusals.get(res.refused, 0) + 1
@@ -273,7 +302,7 @@ class FollowerNode(Node):
             self.log(f"engaged ({self.mode})")
         sent = self.backend.command(res.q)
         self.q_cmd = res.q
-        self.last_cmd_ns = now_ns
+        self.last_cmd_ns = t_cmd
         self.commands += 1
         issued = time.monotonic_ns()
         if leader is not None and source == "operator" and leader.seq != self.counted_leader_seq:
@@ -286,7 +315,7 @@ class FollowerNode(Node):
         self.pub.publish(f"follower/{arm}/state", JointState(q=np.asarray(sample.q), dq=np.asarray(sample.dq), stamp_ns=sample.stamp_ns))
         self.pub.publish(
             f"follower/{arm}/command",
-            JointCommand(q=np.asarray(sent), ref_stamp_ns=ref_stamp, mode=self.mode, control_source=source, stamp_ns=issued),
+            JointCommand(q=np.asarray(sent), ref_stamp_ns=ref_stamp, mode=self.mode, control_source=source, stamp_ns=t_cmd),
         )
         self.pub.publish(f"follower/{arm}/ee", EEPose(T_base_ee=T_meas, gripper=float(sample.q[6]) if len(sample.q) > 6 else 0.0, stamp_ns=sample.stamp_ns))
 
@@ -329,8 +358,6 @@ class FollowerNode(Node):
                 T_target = self.mapper.target(T_leader)
                 source = "intervention"
             else:
-                if self.requested_mode == "POLICY" and self._leader_moved(T_leader):
-                    pass
                 T_target = T_leader
                 source = "operator"
             t0 = time.perf_counter_ns()
@@ -347,7 +374,10 @@ class FollowerNode(Node):
             q = np.concatenate([res.q, [float(np.clip(leader.gripper, 0.0, 1.0))]])
             return q, source, leader.stamp_ns
         if mode == "POLICY":
-            q = self._policy_command(now_ns, leader)
+            if leader is not None and self._leader_moved(self.T_fb_lb @ np.asarray(leader.T_base_ee)):
+                self.set_mode("INTERVENE", "leader moved")
+                return self._desired(now_ns, leader)
+            q = self._policy_command(now_ns)
             if q is None:
                 self.mode, self.hold_reason = "HOLD", "waiting for a fresh policy chunk"
                 return hold
@@ -356,14 +386,42 @@ class FollowerNode(Node):
         return hold
 
     def _leader_moved(self, T_leader: np.ndarray) -> bool:
-        return False
+        """True once the leader moved beyond the threshold since POLICY began."""
+        thr = self.config.intervene_motion_threshold_m
+        if thr <= 0:
+            return False
+        if self.T_leader_ref is None:
+            self.T_leader_ref = T_leader
+            return False
+        return float(np.linalg.norm(T_leader[:3, 3] - self.T_leader_ref[:3, 3])) > thr
 
-    def _policy_command(self, now_ns: int, leader: LeaderState | None) -> np.ndarray | None:
+    def _policy_command(self, now_ns: int) -> np.ndarray | None:
         """The policy's action for this arm at ``now_ns``, or None (hold)."""
         if self.policy_sub is None:
             return None
-        self.policy_sub.poll()
-        return None
+        got = self.policy_sub.poll().get("policy/chunk")
+        if isinstance(got, ActionChunk) and got.obs_stamp_ns >= self.policy_since_ns and got.actions.ndim == 2:
+            acts = np.asarray(got.actions)
+            part = acts[:, self.arm_slice] if acts.shape[1] >= self.arm_slice.stop else acts[:, :7]
+            self.chunk_exec.add(part, np.asarray(got.t_ns), got.obs_stamp_ns, now_ns)
+        cur = self.chunk_exec.current
+        if cur is None:
+            return None
+        if now_ns > cur.end_ns + self.config.policy_stale_ms * 1e6:
+            return None
+        q = self.chunk_exec.sample(now_ns)
+        if q is None:
+            return None
+        if self.policy_anchor is None:
+            assert self.q_cmd is not None
+            self.policy_anchor = self.q_cmd.copy()
+            self.policy_first_ns = now_ns
+        blend = self.config.policy_blend_s
+        a = 1.0 if blend <= 0 else min(1.0, (now_ns - self.policy_first_ns) / (blend * 1e9))
+        if a < 1.0:
+            a = a * a * (3.0 - 2.0 * a)
+            q = (1.0 - a) * self.policy_anchor + a * q
+        return q
 
     def status(self) -> dict[str, Any]:
         st: dict[str, Any] = {
@@ -382,4 +440,8 @@ class FollowerNode(Node):
             st.update(self.tracking_mm.summary("tracking_mm"))
             st.update(self.ik_us.summary("ik_us"))
             st["latency_samples"] = self.latency_ms.count
+            intervening = self.intervention_ns + (time.monotonic_ns() - self.intervene_started_ns if self.requested_mode == "INTERVENE" else 0)
+            st["interventions"] = self.interventions
+            st["intervention_s"] = intervening / 1e9
+            st["policy"] = self.chunk_exec.status()
         return st
