@@ -1,0 +1,43 @@
+"""Damiao motors over CAN (MIT mode) and the YAM follower arm built from them.
+
+- :mod:`.protocol`: frame packing and parsing (pure functions).
+- :mod:`.chain`: a set of motors on one python-can bus, with per-motor liveness.
+- :mod:`.yam`: :class:`YamArm`, the :class:`~abc_robot.devices.backend.ArmBackend`.
+
+The emulator for tests is :mod:`abc_robot.testing.damiao_emulator`.
+"""
+
+from abc_robot.devices.damiao.chain import DamiaoChain, MotorLink, MotorSpec
+from abc_robot.devices.damiao.protocol import (
+    MOTOR_LIMITS,
+    Feedback,
+    MitCommand,
+    MotorLimits,
+    MotorState,
+    Special,
+    pack_feedback,
+    pack_mit,
+    parse_feedback,
+    special_frame,
+    unpack_mit,
+)
+from abc_robot.devices.damiao.yam import YamArm, YamConfig
+
+__all__ = [
+    "DamiaoChain",
+    "Feedback",
+    "MOTOR_LIMITS",
+    "MitCommand",
+    "MotorLimits",
+    "MotorLink",
+    "MotorSpec",
+    "MotorState",
+    "Special",
+    "YamArm",
+    "YamConfig",
+    "pack_feedback",
+    "pack_mit",
+    "parse_feedback",
+    "special_frame",
+    "unpack_mit",
+]
