@@ -271,3 +271,20 @@ def test_config_validation_names_fields():
         from_dict(YamConfig, {"emulate": True})
     cfg = from_dict(YamConfig, {"channel": "can1", "safe_stop": "hold"})
     assert cfg.channel == "can1" and cfg.bus_load() < 0.5
+
+
+def test_follower_backend_registry_builds_the_yam_arm():
+    from abc_robot.devices.registry import BackendContext, make_backend
+    from abc_robot.transport.bus import Publisher
+
+    pub = Publisher(f"inproc://yam-reg-{next(_channels)}")
+    try:
+        params = {"interface": "virtual", "channel": f"yam-test-{next(_channels)}", "emulate": True, **FAST}
+        backend = make_backend("yam", params, BackendContext("left", pub, file="launch/x.yaml"))
+        assert isinstance(backend, YamArm) and backend.arm == "left"
+        with backend:
+            assert backend.read_state() is not None
+        with pytest.raises(ConfigError, match="launch/x.yaml.*backend.params.kp"):
+            make_backend("yam", {"kp": [1.0]}, BackendContext("left", pub, file="launch/x.yaml"))
+    finally:
+        pub.close()

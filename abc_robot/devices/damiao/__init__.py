@@ -2,11 +2,12 @@
 
 - :mod:`.protocol`: frame packing and parsing (pure functions).
 - :mod:`.chain`: a set of motors on one python-can bus, with per-motor liveness.
-- :mod:`.yam`: :class:`YamArm`, the :class:`~abc_robot.devices.backend.ArmBackend`.
+- :mod:`.arm`: :class:`YamArm`, the :class:`~abc_robot.devices.backend.ArmBackend`.
 
 The emulator for tests is :mod:`abc_robot.testing.damiao_emulator`.
 """
 
+from abc_robot.devices.damiao.arm import YamArm, YamConfig
 from abc_robot.devices.damiao.chain import DamiaoChain, MotorLink, MotorSpec
 from abc_robot.devices.damiao.protocol import (
     MOTOR_LIMITS,
@@ -21,7 +22,6 @@ from abc_robot.devices.damiao.protocol import (
     special_frame,
     unpack_mit,
 )
-from abc_robot.devices.damiao.yam import YamArm, YamConfig
 
 __all__ = [
     "DamiaoChain",

@@ -49,6 +49,14 @@ _YAM_LOWER = (-2.61799, 0.0, 0.0, -1.69297, -1.5708, -2.0944)
 _YAM_UPPER = (3.14159, 3.66519, 3.14159, 1.5708, 1.5708, 2.0944)
 
 
+class _Invalid(ValueError):
+    """A config value error that names its field (``from_dict`` puts it in the message)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class YamConfig:
     """A YAM arm on one CAN bus (6 joints, then the gripper).
@@ -111,37 +119,48 @@ class YamConfig:
     def __post_init__(self) -> None:
         n = len(self.motor_ids)
         if n != 7:
-            raise ValueError(f"a YAM arm has 7 motors (6 joints + gripper), got {n} motor_ids")
+            raise _Invalid("motor_ids", f"a YAM arm has 7 motors (6 joints + gripper), got {n}")
         for name in ("master_ids", "motor_models", "kp", "kd"):
             if len(getattr(self, name)) != n:
-                raise ValueError(f"{name} needs {n} values, got {len(getattr(self, name))}")
+                raise _Invalid(name, f"needs {n} values (6 joints + gripper), got {len(getattr(self, name))}")
         for name in ("directions", "offsets_rad", "joint_lower_rad", "joint_upper_rad"):
             if len(getattr(self, name)) != 6:
-                raise ValueError(f"{name} needs 6 values (one per joint), got {len(getattr(self, name))}")
+                raise _Invalid(name, f"needs 6 values (one per joint), got {len(getattr(self, name))}")
         if any(d not in (1.0, -1.0) for d in self.directions):
-            raise ValueError(f"directions must be +1 or -1, got {self.directions}")
+            raise _Invalid("directions", f"directions must be +1 or -1, got {self.directions}")
         if any(lo >= hi for lo, hi in zip(self.joint_lower_rad, self.joint_upper_rad, strict=True)):
-            raise ValueError("every joint_lower_rad must be below its joint_upper_rad")
-        if min(self.kp) < 0 or min(self.kd) < 0 or self.damping_kd < 0:
-            raise ValueError("kp, kd and damping_kd must be >= 0")
+            raise _Invalid("joint_lower_rad", "every joint_lower_rad must be below its joint_upper_rad")
+        for name in ("kp", "kd"):
+            if min(getattr(self, name)) < 0:
+                raise _Invalid(name, "gains must be >= 0")
         if self.gripper_open_rad == self.gripper_closed_rad:
-            raise ValueError("gripper_open_rad and gripper_closed_rad must differ")
-        if self.max_speed_rad_s <= 0 or self.reply_timeout_s <= 0 or self.silent_after_s <= 0:
-            raise ValueError("max_speed_rad_s, reply_timeout_s and silent_after_s must be positive")
-        if self.silent_after_cycles < 1 or self.enable_attempts < 1:
-            raise ValueError("silent_after_cycles and enable_attempts must be >= 1")
+            raise _Invalid("gripper_closed_rad", "gripper_open_rad and gripper_closed_rad must differ")
+        for name in ("max_speed_rad_s", "reply_timeout_s", "silent_after_s"):
+            if getattr(self, name) <= 0:
+                raise _Invalid(name, "must be positive")
+        for name in ("silent_after_cycles", "enable_attempts"):
+            if getattr(self, name) < 1:
+                raise _Invalid(name, "must be >= 1")
+        if self.damping_kd < 0:
+            raise _Invalid("damping_kd", "must be >= 0")
         if self.control_hz < 0:
-            raise ValueError("control_hz must be >= 0 (0: one cycle per call)")
+            raise _Invalid("control_hz", "must be >= 0 (0: one cycle per call)")
         if self.emulate and self.interface != "virtual":
-            raise ValueError("emulate: true needs interface: virtual (the emulator lives on python-can's virtual bus)")
+            raise _Invalid(
+                "emulate", "emulate: true needs interface: virtual (the emulator lives on python-can's virtual bus)"
+            )
         load = self.bus_load()
         if load > 0.8:
-            raise ValueError(
-                f"control_hz {self.control_hz} needs {load:.0%} of a {self.bitrate} bit/s bus "
-                "(command + feedback per motor per cycle); lower control_hz"
+            raise _Invalid(
+                "control_hz",
+                f"{self.control_hz} Hz needs {load:.0%} of a {self.bitrate} bit/s bus "
+                "(command + feedback per motor per cycle); lower control_hz",
             )
         for i in range(n):
-            MotorSpec(self.motor_ids[i], self.master_ids[i], self.motor_models[i])  # validates ids and model
+            try:
+                MotorSpec(self.motor_ids[i], self.master_ids[i], self.motor_models[i])
+            except ValueError as exc:
+                raise _Invalid("motor_models" if "model" in str(exc) else "motor_ids", str(exc)) from exc
 
     def bus_load(self) -> float:
         """Fraction of the bus the control loop uses (one frame each way per motor per cycle)."""
@@ -161,12 +180,15 @@ class YamArm(ArmBackend):
         config: ids, limits, gains, timing.
         bus: an already open python-can bus to use instead of opening one from the
             config (the arm then does not shut it down).
+        arm: arm name (``left`` / ``right``), for thread names and messages.
     """
 
     dof = 7
+    Config = YamConfig
 
-    def __init__(self, config: YamConfig, *, bus: can.BusABC | None = None) -> None:
+    def __init__(self, config: YamConfig, *, bus: can.BusABC | None = None, arm: str = "") -> None:
         self.config = config
+        self.arm = arm
         self._ext_bus = bus
         self._bus: can.BusABC | None = None
         self._emulator: Any = None
@@ -192,6 +214,11 @@ class YamArm(ArmBackend):
         self.cycles = 0
         self.loop_errors = 0
         self.fault_log: list[str] = []
+
+    @classmethod
+    def from_config(cls, config: YamConfig, arm: str = "") -> YamArm:
+        """Build from a config (the follower's backend registry calls this)."""
+        return cls(config, arm=arm)
 
     # ---- ArmBackend ----------------------------------------------------------------------
     @property
@@ -247,7 +274,7 @@ class YamArm(ArmBackend):
         atexit.register(self.close)
         if c.control_hz > 0:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"yam-{c.channel}", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=f"yam-{self.arm or c.channel}", daemon=True)
             self._thread.start()
 
     def read_state(self) -> ArmSample | None:
