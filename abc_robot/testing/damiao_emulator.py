@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import can
 import numpy as np
@@ -110,6 +111,8 @@ class DamiaoChainEmulator:
         physics: one :class:`MotorPhysics` for all motors, or one per motor.
         initial_p: starting positions [rad] (motor frame), default all zero.
         physics_dt: [s] integration sub-step.
+        bus_options: extra ``can.Bus`` keyword arguments (e.g. ``port`` for ``udp_multicast``,
+            which lets the emulator serve a driver in another process).
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class DamiaoChainEmulator:
         physics: MotorPhysics | Sequence[MotorPhysics] = MotorPhysics(),
         initial_p: Sequence[float] | None = None,
         physics_dt: float = 0.0005,
+        bus_options: dict[str, Any] | None = None,
     ) -> None:
         phys = [physics] * len(motors) if isinstance(physics, MotorPhysics) else list(physics)
         if len(phys) != len(motors):
@@ -133,6 +137,7 @@ class DamiaoChainEmulator:
         self.channel = channel
         self.interface = interface
         self.physics_dt = physics_dt
+        self.bus_options = dict(bus_options or {})
         self.lock = threading.RLock()
         self.foreign_frames = 0
         self._bus: can.BusABC | None = None
@@ -142,7 +147,7 @@ class DamiaoChainEmulator:
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> DamiaoChainEmulator:
-        self._bus = can.Bus(interface=self.interface, channel=self.channel)
+        self._bus = can.Bus(interface=self.interface, channel=self.channel, **self.bus_options)
         self._t_last = time.monotonic()
         for m in self.motors:
             m.last_rx_s = self._t_last

@@ -26,7 +26,7 @@ import atexit
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import can
@@ -65,6 +65,8 @@ class YamConfig:
         interface: python-can interface: ``socketcan`` on the rig, ``virtual`` with the emulator.
         channel: CAN channel (``can0``, or any name on the virtual bus).
         bitrate: [bit/s] bus bitrate (the interface itself is configured with ``ip link``).
+        bus_options: extra keyword arguments for ``can.Bus`` (e.g. ``port`` of the
+            ``udp_multicast`` interface, which links processes on one host).
         motor_ids: CAN ids the motors listen on, joints 1..6 then gripper.
         master_ids: ids the motors answer from (``can_id + 0x10`` on the YAM).
         motor_models: Damiao model per motor (sets the MIT ranges).
@@ -95,6 +97,7 @@ class YamConfig:
     interface: str = "socketcan"
     channel: str = "can0"
     bitrate: int = 1_000_000
+    bus_options: dict[str, Any] = field(default_factory=dict)
     motor_ids: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
     master_ids: tuple[int, ...] = (0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17)
     motor_models: tuple[str, ...] = ("DM4340", "DM4340", "DM4340", "DM4310", "DM4310", "DM4310", "DM4310")
@@ -249,11 +252,13 @@ class YamArm(ArmBackend):
                 from abc_robot.testing.damiao_emulator import DamiaoChainEmulator  # tests and demos only
 
                 init = [o for o in c.offsets_rad] + [c.gripper_open_rad]
-                self._emulator = DamiaoChainEmulator(c.channel, c.motor_specs(), initial_p=init).start()
+                self._emulator = DamiaoChainEmulator(
+                    c.channel, c.motor_specs(), initial_p=init, bus_options=c.bus_options
+                ).start()
             if self._ext_bus is not None:
                 self._bus = self._ext_bus
             else:
-                self._bus = can.Bus(interface=c.interface, channel=c.channel, bitrate=c.bitrate)
+                self._bus = can.Bus(interface=c.interface, channel=c.channel, bitrate=c.bitrate, **c.bus_options)
         except (OSError, can.CanError, ValueError) as exc:
             self._release()
             raise DeviceError(

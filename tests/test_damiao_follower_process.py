@@ -1,0 +1,134 @@
+"""A follower process driving the YAM arm over CAN, the motors emulated in this process.
+
+The follower and the emulator are in different processes, so they share a CAN bus
+through python-can's ``udp_multicast`` interface (a private group and port per test);
+the follower's driver code is the rig's, only the interface name differs. Checked:
+the follower tracks a scripted leader through the real driver, its torque is off
+after SIGTERM and SIGINT, and after a SIGKILL the motors' own CAN timeout drops them
+into damping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+
+import can
+import numpy as np
+import pytest
+
+from abc_robot.devices.damiao import MotorState, YamConfig
+from abc_robot.testing.damiao_emulator import DamiaoChainEmulator
+from abc_robot.transport import LatestSubscriber
+
+from .utils import REPO, wait_for
+
+HOME = [0.0, 1.3, 1.2, -1.47, 0.0, 0.0]
+
+
+def _node(kind: str, name: str, params: dict) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "abc_robot.runtime.node_main", "--kind", kind, "--name", name]
+    return subprocess.Popen(
+        cmd + ["--params", json.dumps(params)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+@pytest.fixture()
+def yam_bus():
+    """A private udp_multicast CAN bus with the seven YAM motors on it (at HOME)."""
+    group = f"239.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+    opts = {"port": random.randint(20000, 60000)}
+    try:
+        can.Bus(interface="udp_multicast", channel=group, **opts).shutdown()
+    except Exception as exc:  # noqa: BLE001 - whatever the OS refuses, say so
+        pytest.skip(f"udp_multicast CAN interface unavailable here ({exc}); in-process tests cover the driver")
+    params = {
+        "interface": "udp_multicast",
+        "channel": group,
+        "bus_options": opts,
+        "control_hz": 200.0,
+        "reply_timeout_s": 0.02,
+        "silent_after_s": 0.3,
+    }
+    cfg = YamConfig(**params)
+    emu = DamiaoChainEmulator(
+        group, cfg.motor_specs(), interface="udp_multicast", bus_options=opts, initial_p=HOME + [0.0]
+    )
+    emu.start()
+    yield emu, params
+    emu.stop()
+
+
+def _start(run_dir: str, yam_params: dict) -> list[subprocess.Popen]:
+    follower = _node(
+        "follower",
+        "follower_left",
+        {
+            "arm": "left",
+            "bind": f"ipc://{run_dir}/follower_left",
+            "leader": f"ipc://{run_dir}/leader",
+            "backend": {"kind": "yam", "params": yam_params},
+        },
+    )
+    leader = _node(
+        "scripted_leader", "leader", {"bind": f"ipc://{run_dir}/leader", "arms": ["left"], "start_delay_s": 0.5}
+    )
+    return [follower, leader]
+
+
+def _stop_all(procs):
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_follower_tracks_through_the_yam_driver_and_torque_is_off_after_signal(run_dir, yam_bus, sig):
+    emu, yam_params = yam_bus
+    procs = _start(run_dir, yam_params)
+    state = LatestSubscriber(f"ipc://{run_dir}/follower_left", ["follower/left/state", "follower/left/command"])
+    try:
+        assert wait_for(lambda: all(emu.enabled), 40), f"follower never enabled the motors; states {emu.states}"
+        start = emu.positions.copy()
+        assert wait_for(lambda: np.abs(emu.positions[:6] - start[:6]).max() > 0.05, 20), "the arm never moved"
+
+        def tracking() -> bool:
+            state.poll()
+            s, c = state.get("follower/left/state"), state.get("follower/left/command")
+            return (
+                s is not None
+                and c is not None
+                and c.control_source == "operator"
+                and np.abs(s.q[:6] - c.q[:6]).max() < 0.1
+            )
+
+        assert wait_for(tracking, 20), "measured joints never followed the commands"
+        procs[0].send_signal(sig)
+        assert procs[0].wait(15) == 0
+        assert emu.states == [MotorState.DISABLED] * 7, f"torque still on after {sig.name}: {emu.states}"
+    except AssertionError:
+        _stop_all(procs)
+        print(procs[0].communicate()[0][-3000:])
+        raise
+    finally:
+        state.close()
+        _stop_all(procs)
+
+
+def test_sigkilled_follower_leaves_motors_to_their_own_timeout(run_dir, yam_bus):
+    emu, yam_params = yam_bus
+    procs = _start(run_dir, yam_params)
+    try:
+        assert wait_for(lambda: all(emu.enabled), 40), f"follower never enabled the motors; states {emu.states}"
+        procs[0].send_signal(signal.SIGKILL)
+        procs[0].wait(10)
+        # No teardown ran; 0.4 s later every motor has latched LOST_COMM and only damps.
+        assert wait_for(lambda: emu.states == [MotorState.LOST_COMM] * 7, 3)
+    finally:
+        _stop_all(procs)
