@@ -2,13 +2,15 @@
 
 - :mod:`.protocol`: frame packing and parsing (pure functions).
 - :mod:`.chain`: a set of motors on one python-can bus, with per-motor liveness.
+- :mod:`.config`: :class:`YamConfig`, the arm's frozen config.
 - :mod:`.arm`: :class:`YamArm`, the :class:`~abc_robot.devices.backend.ArmBackend`.
 
 The emulator for tests is :mod:`abc_robot.testing.damiao_emulator`.
 """
 
-from abc_robot.devices.damiao.arm import YamArm, YamConfig
+from abc_robot.devices.damiao.arm import YamArm
 from abc_robot.devices.damiao.chain import DamiaoChain, MotorLink, MotorSpec
+from abc_robot.devices.damiao.config import YamConfig
 from abc_robot.devices.damiao.protocol import (
     MOTOR_LIMITS,
     Feedback,
