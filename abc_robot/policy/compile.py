@@ -65,18 +65,21 @@ def unavailable_reason(rung: str, device: str | torch.device = "cpu") -> str | N
     if rung not in RUNGS:
         raise ConfigError(f"unknown compile rung {rung!r}; choose one of {list(COMPILE_CHOICES)}", field="compile")
     cuda = _is_cuda(device)
+    reasons = []
+    if rung == "tensorrt" and importlib.util.find_spec("torch_tensorrt") is None:
+        reasons.append("torch-tensorrt is not installed (optional extra: pip install 'abc_robot[tensorrt]' on a CUDA machine)")
     if rung in ("cudagraphs", "tensorrt"):
         if not torch.cuda.is_available():
-            return f"needs CUDA; this torch ({torch.__version__}) sees no CUDA device"
-        if not cuda:
-            return f"needs the policy on a CUDA device, not {device}"
-    if rung == "tensorrt" and importlib.util.find_spec("torch_tensorrt") is None:
-        return "torch-tensorrt is not installed (optional extra: pip install 'abc_robot[tensorrt]' on a CUDA machine)"
+            reasons.append(f"needs CUDA; this torch ({torch.__version__}) sees no CUDA device")
+        elif not cuda:
+            reasons.append(f"needs the policy on a CUDA device, not {device}")
     if rung in ("compile", "fullgraph", "tensorrt"):
         if not cuda and shutil.which(os.environ.get("CXX", "g++")) is None:
-            return "torch.compile on the CPU needs a C++ compiler (g++) on PATH"
+            reasons.append("torch.compile on the CPU needs a C++ compiler (g++) on PATH")
         if cuda and importlib.util.find_spec("triton") is None:
-            return "torch.compile on CUDA needs triton"
+            reasons.append("torch.compile on CUDA needs triton")
+    if reasons:
+        return "; ".join(reasons)
     return None
 
 

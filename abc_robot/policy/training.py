@@ -35,7 +35,14 @@ from abc_robot.policy.checkpoint import (
 from abc_robot.policy.dataset import ChunkDataset
 from abc_robot.policy.model import DiTConfig, DiTFlowModel
 
-__all__ = ["TrainConfig", "TrainResult", "train_policy", "norm_stats_from", "noise_covariance_from"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "train_policy",
+    "norm_stats_from",
+    "noise_covariance_from",
+    "write_untrained_checkpoint",
+]
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,7 @@ def train_policy(
     image_size: tuple[int, int] = (224, 224),
     state_keys: dict[str, int] | None = None,
     rate_hz: float = 30.0,
-    gripper_dims: tuple[int, ...] = (6, 13),
+    gripper_dims: tuple[int, ...] | None = None,
     info: dict | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
@@ -128,6 +135,8 @@ def train_policy(
     state_dim = data.episodes[0].states.shape[1]
     action_dim = data.episodes[0].actions.shape[1]
     h = data.horizon
+    if gripper_dims is None:  # the ABC rig's layout: 6 joints + gripper per arm
+        gripper_dims = (6, 13) if action_dim == 14 else ()
     mcfg = replace(config.model, cameras=len(cameras), state_dim=state_dim, action_dim=action_dim, horizon=h)
     if not data.has_images:
         raise ValueError("the reference policy needs camera images in every episode")
@@ -257,3 +266,26 @@ def _write(
     torch.save(model.state_dict(), path / "model.pt")
     (path / "train_log.json").write_text(json.dumps({"losses": losses[:: max(1, len(losses) // 500)]}))
     return path
+
+
+def write_untrained_checkpoint(
+    out_dir: str | Path,
+    model: DiTConfig | None = None,
+    *,
+    cameras: tuple[str, ...] = ("top", "left", "right"),
+    image_size: tuple[int, int] = (224, 224),
+    noise_cov: np.ndarray | None = None,
+    seed: int = 0,
+) -> Path:
+    """A checkpoint with random weights and unit norm stats (benchmarks, plumbing tests)."""
+    torch.manual_seed(seed)
+    mcfg = replace(model or DiTConfig(), cameras=len(cameras))
+    net = DiTFlowModel(mcfg)
+    stats = NormStats(
+        np.zeros(mcfg.state_dim), np.ones(mcfg.state_dim), np.zeros(mcfg.action_dim), np.ones(mcfg.action_dim)
+    )
+    cfg = TrainConfig(steps=1, model=mcfg)
+    gd = (6, 13) if mcfg.action_dim == 14 else ()
+    return _write(
+        out_dir, net, mcfg, stats, noise_cov, cameras, image_size, None, 30.0, gd, cfg, {"untrained": True}, 0.0, [0.0]
+    )

@@ -1,0 +1,96 @@
+"""``abc-bench policy``: latency of one action chunk on each rung of the compile ladder.
+
+The reference DiT flow policy (3 cameras at 224×224, 14-D state, chunk 30, 10 flow
+steps; random weights, which cost the same as trained ones) samples one chunk per
+call. Rows ``policy/<rung>`` are the median milliseconds per chunk after warm-up, each
+``vs`` ``policy/eager`` of the same run; ``policy/eager/rtc_soft`` is the same chunk
+with real-time-chunking guidance (one vector-Jacobian product per flow step). Rungs
+that cannot run here are left out and their reason printed. On a CUDA machine the
+ladder is also measured for a model of about 300 M parameters (``policy/large/*``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from abc_robot.bench.common import Row
+
+__all__ = ["run", "NOTE"]
+
+NOTE: str | None = None
+
+
+def _ladder(
+    prefix: str, model_cfg: object, device: str, rungs: tuple[str, ...], iters: int, notes: list[str]
+) -> list[Row]:
+    import torch
+
+    from abc_robot.policy.compile import RungUnavailable, build_runner, clone_sampler, measure, unavailable_reason
+    from abc_robot.policy.interface import Guidance
+    from abc_robot.policy.load import load_policy
+    from abc_robot.policy.rtc import soft_mask
+    from abc_robot.policy.training import write_untrained_checkpoint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_untrained_checkpoint(tmp, model_cfg)  # type: ignore[arg-type]
+        policy = load_policy(tmp, device=device)
+    sampler = policy.sampler  # type: ignore[attr-defined]
+    n = sum(p.numel() for p in sampler.parameters())
+    notes.append(
+        f"{prefix}: {n / 1e6:.1f} M parameters on {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
+    )
+    noise = sampler.make_noise(torch.Generator(device).manual_seed(1))
+    args, _, _ = policy._args(policy.dummy_input(), noise)  # type: ignore[attr-defined]
+    eager = build_runner(sampler, "eager", device)
+    with torch.no_grad():
+        reference = eager(args, "plain", 0.0)
+    rows: list[Row] = []
+    base = f"{prefix}/eager"
+    for rung in rungs:
+        reason = unavailable_reason(rung, device)
+        if reason is not None:
+            notes.append(f"{prefix}/{rung} skipped: {reason}")
+            continue
+        try:
+            runner = eager if rung == "eager" else build_runner(clone_sampler(sampler), rung, device)
+            rep = measure(runner, args, "plain", 0.0, iters=iters, reference=reference)
+        except RungUnavailable as exc:
+            notes.append(f"{prefix}/{rung} skipped: {exc}")
+            continue
+        rows.append(Row(f"{prefix}/{rung}", rep.median_ms, "ms", None if rung == "eager" else base))
+        if rung != "eager":
+            notes.append(
+                f"{prefix}/{rung}: first call (compile) {rep.build_s:.1f} s, |err| vs eager {rep.max_abs_err:.1e}"
+            )
+    if rows and rows[0].name == base:
+        g = Guidance("soft", np.zeros((policy.horizon, policy.action_dim)), soft_mask(5, 10, policy.horizon))
+        gargs, mode, beta = policy._args(policy.dummy_input(g), noise)  # type: ignore[attr-defined]
+        rep = measure(eager, gargs, mode, beta, iters=iters)
+        rows.append(Row(f"{base}/rtc_soft", rep.median_ms, "ms", base))
+    return rows
+
+
+def run(quick: bool = False) -> list[Row]:
+    """Measure the ladder; ``quick`` measures eager only (a few seconds)."""
+    global NOTE
+    import torch
+
+    from abc_robot.policy.compile import RUNGS
+    from abc_robot.policy.model import DiTConfig
+
+    threads = int(os.environ.get("ABC_BENCH_THREADS", "1"))
+    torch.set_num_threads(max(1, threads))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    notes: list[str] = []
+    rungs = ("eager",) if quick else RUNGS
+    if quick:
+        notes.append("quick mode: compiled rungs not measured")
+    rows = _ladder("policy", DiTConfig(), device, rungs, 5 if quick else 30, notes)
+    if device == "cuda" and not quick:
+        large = DiTConfig(width=1024, depth=24, heads=16, mlp_ratio=4.0, enc_channels=(32, 64, 128, 256))
+        rows += _ladder("policy/large", large, device, RUNGS, 20, notes)
+    NOTE = "\n".join(notes)  # abc-bench prints it under the table
+    return rows
