@@ -153,7 +153,7 @@ class FollowerNode(Node):
             self.wake_on(self.leader_sub.socket)
         # State of the arbiter.
         self.mode = "HOLD"
-        self.requested_mode = cfg.initial_mode
+        self.requested_mode: str = cfg.initial_mode
         self.hold_reason = "waiting for the arm's first state"
         self.engaging = True
         self.q_cmd: np.ndarray | None = None
@@ -377,12 +377,12 @@ class FollowerNode(Node):
             if leader is not None and self._leader_moved(self.T_fb_lb @ np.asarray(leader.T_base_ee)):
                 self.set_mode("INTERVENE", "leader moved")
                 return self._desired(now_ns, leader)
-            q = self._policy_command(now_ns)
-            if q is None:
+            q_pol = self._policy_command(now_ns)
+            if q_pol is None:
                 self.mode, self.hold_reason = "HOLD", "waiting for a fresh policy chunk"
                 return hold
             self.mode, self.hold_reason = "POLICY", ""
-            return q, "policy", 0
+            return q_pol, "policy", 0
         return hold
 
     def _leader_moved(self, T_leader: np.ndarray) -> bool:

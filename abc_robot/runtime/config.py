@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from abc_robot.errors import ConfigError
 
-__all__ = ["from_dict", "load_yaml", "load_config", "config_error_context"]
+__all__ = ["from_dict", "load_yaml", "load_config"]
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ def _convert(tp: Any, value: Any, file: str | None, path: str) -> Any:
             raise ConfigError(f"must be one of {list(args)}, got {value!r}", file=file, field=path)
         return value
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, file=file, prefix=path)
+        return from_dict(typing.cast(type, tp), value, file=file, prefix=path)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"expected a list, got {value!r}", file=file, field=path)
@@ -168,19 +168,3 @@ def _convert(tp: Any, value: Any, file: str | None, path: str) -> Any:
 
 def _name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp)
-
-
-class config_error_context:
-    """Context manager that re-raises ``ConfigError`` with a file and prefix prepended."""
-
-    def __init__(self, file: str, prefix: str = "") -> None:
-        self.file = file
-        self.prefix = prefix
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, et: Any, exc: BaseException | None, tb: Any) -> bool:
-        if isinstance(exc, ConfigError) and exc.file is None:
-            raise ConfigError(str(exc), file=self.file, field=self.prefix or None) from exc
-        return False

@@ -119,6 +119,6 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, dict[str, Any]], 
     by_name = {n.get("name"): n for n in data.get("nodes", []) if isinstance(n, dict)}
     for node, params in overrides.items():
         if node not in by_name:
-            raise ConfigError(f"override for unknown node {node!r}; nodes: {sorted(by_name)}", file=file or None)
+            raise ConfigError(f"override for unknown node {node!r}; nodes: {sorted(str(n) for n in by_name)}", file=file or None)
         by_name[node].setdefault("params", {}).update(params)
     return data

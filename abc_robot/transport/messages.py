@@ -64,7 +64,8 @@ def register(cls: type[Message]) -> type[Message]:
     if cls.TYPE in _REGISTRY and _REGISTRY[cls.TYPE] is not cls:
         raise ValueError(f"message type {cls.TYPE!r} registered twice")
     hints = typing.get_type_hints(cls)
-    arrays, scalars = [], []
+    arrays: list[str] = []
+    scalars: list[str] = []
     for f in dataclasses.fields(cls):
         if f.name in ("seq", "stamp_ns", "source"):
             continue
