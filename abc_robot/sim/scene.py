@@ -20,9 +20,9 @@ from abc_robot.sim.objects import SceneObject
 __all__ = ["build_spec", "lookat_quat", "TOP_CAMERA_POS", "TOP_CAMERA_TARGET", "WRIST_FOVY_DEG", "TOP_FOVY_DEG"]
 
 #: Top camera: above and behind the arm bases, looking at the work area [m, world].
-TOP_CAMERA_POS = (-0.20, 0.0, 1.55)
-TOP_CAMERA_TARGET = (0.42, 0.0, 0.75)
-TOP_FOVY_DEG = 62.0
+TOP_CAMERA_POS = (-0.15, 0.0, 1.75)
+TOP_CAMERA_TARGET = (0.45, 0.0, 0.72)
+TOP_FOVY_DEG = 68.0
 #: Wrist cameras: a wide lens, as on the rig's wrist-mounted RealSense D405.
 WRIST_FOVY_DEG = 75.0
 

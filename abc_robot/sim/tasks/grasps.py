@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["top_down", "yaw_of", "box_grasp_yaw", "inv", "world_point_in_base", "quat_z"]
+__all__ = ["top_down", "yaw_of", "box_grasp_yaw", "inv", "world_point_in_base", "quat_z", "base_to_world"]
 
 
 def top_down(p_base: np.ndarray | list[float], yaw: float = 0.0) -> np.ndarray:
@@ -56,3 +56,9 @@ def world_point_in_base(T_world_base: np.ndarray, p_world: np.ndarray | list[flo
 def quat_z(yaw: float) -> np.ndarray:
     """Quaternion (w, x, y, z) of a rotation by ``yaw`` [rad] about z."""
     return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
+
+
+def base_to_world(T_world_base: np.ndarray, p_base: np.ndarray | list[float], yaw_base: float) -> tuple[np.ndarray, np.ndarray]:
+    """World position [m] and quaternion (w, x, y, z) of an upright object given in a base frame."""
+    p = T_world_base[:3, :3] @ np.asarray(p_base, dtype=float) + T_world_base[:3, 3]
+    return p, quat_z(yaw_base + yaw_of(T_world_base))
