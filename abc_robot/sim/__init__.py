@@ -13,8 +13,17 @@ from abc_robot.sim.config import CAMERAS, SimConfig
 from abc_robot.sim.layout import ARMS, BimanualLayout
 from abc_robot.sim.snapshot import WorldSnapshot
 
-__all__ = ["SimConfig", "CAMERAS", "ARMS", "BimanualLayout", "WorldSnapshot", "SimWorld", "HOME_Q",
-           "Demonstrator", "JointDemonstrator"]
+__all__ = [
+    "SimConfig",
+    "CAMERAS",
+    "ARMS",
+    "BimanualLayout",
+    "WorldSnapshot",
+    "SimWorld",
+    "HOME_Q",
+    "Demonstrator",
+    "JointDemonstrator",
+]
 
 _LAZY = {
     "SimWorld": "abc_robot.sim.world",

@@ -67,9 +67,7 @@ def box_object(name: str, half_m: tuple[float, float, float], mass: float, rgba:
 
 def cylinder_object(name: str, radius_m: float, half_len_m: float, mass: float, rgba: RGBA) -> SceneObject:
     """An upright cylinder (a bottle, a can) with origin at its centre."""
-    return SceneObject(
-        name, (GeomSpec("cylinder", (radius_m, half_len_m), rgba=rgba),), mass, bottom_z=half_len_m
-    )
+    return SceneObject(name, (GeomSpec("cylinder", (radius_m, half_len_m), rgba=rgba),), mass, bottom_z=half_len_m)
 
 
 def bin_object(

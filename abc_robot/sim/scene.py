@@ -79,23 +79,35 @@ def build_spec(
 
     wb = spec.worldbody
     wb.add_geom(
-        name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.1], rgba=[0.55, 0.57, 0.6, 1],
-        contype=CONTACT_WORLD, conaffinity=CONTACT_WORLD,
+        name="floor",
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        size=[3, 3, 0.1],
+        rgba=[0.55, 0.57, 0.6, 1],
+        contype=CONTACT_WORLD,
+        conaffinity=CONTACT_WORLD,
     )
     sx, sy, sz = layout.table_size_m
     cx, cy = layout.table_center_xy_m
     top = layout.table_top_height_m
     table = wb.add_body(name="table", pos=[cx, cy, top - sz / 2])
     table.add_geom(
-        name="table_top", type=mujoco.mjtGeom.mjGEOM_BOX, size=[sx / 2, sy / 2, sz / 2],
-        rgba=[0.78, 0.68, 0.52, 1], contype=CONTACT_WORLD, conaffinity=CONTACT_WORLD,
+        name="table_top",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[sx / 2, sy / 2, sz / 2],
+        rgba=[0.78, 0.68, 0.52, 1],
+        contype=CONTACT_WORLD,
+        conaffinity=CONTACT_WORLD,
     )
     leg_h = (top - sz) / 2
     for i, (lx, ly) in enumerate(((1, 1), (1, -1), (-1, 1), (-1, -1))):
         table.add_geom(
-            name=f"table_leg{i}", type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.025, 0.025, leg_h],
-            pos=[lx * (sx / 2 - 0.04), ly * (sy / 2 - 0.04), -sz / 2 - leg_h], rgba=[0.4, 0.35, 0.3, 1],
-            contype=0, conaffinity=0,
+            name=f"table_leg{i}",
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[0.025, 0.025, leg_h],
+            pos=[lx * (sx / 2 - 0.04), ly * (sy / 2 - 0.04), -sz / 2 - leg_h],
+            rgba=[0.4, 0.35, 0.3, 1],
+            contype=0,
+            conaffinity=0,
         )
     wb.add_light(name="key", pos=[0.3, 0.4, 2.6], dir=[0, -0.15, -1], diffuse=[0.6, 0.6, 0.6], castshadow=shadows)
     wb.add_light(name="fill", pos=[1.5, -1.0, 2.0], dir=[-0.6, 0.4, -0.7], diffuse=[0.25, 0.25, 0.25], castshadow=False)
@@ -106,8 +118,12 @@ def build_spec(
         # URDF optical frame (z forward, y down) -> MuJoCo camera (−z forward, y up): Rx(π).
         cam_body.add_camera(name=arm, quat=[0, 1, 0, 0], fovy=WRIST_FOVY_DEG)
 
-    wb.add_camera(name="top", pos=list(TOP_CAMERA_POS), quat=lookat_quat(TOP_CAMERA_POS, TOP_CAMERA_TARGET).tolist(),
-                  fovy=TOP_FOVY_DEG)
+    wb.add_camera(
+        name="top",
+        pos=list(TOP_CAMERA_POS),
+        quat=lookat_quat(TOP_CAMERA_POS, TOP_CAMERA_TARGET).tolist(),
+        fovy=TOP_FOVY_DEG,
+    )
 
     for obj in objects:
         body = wb.add_body(name=obj.name, pos=[0.4, 0.0, top + obj.bottom_z + 0.001])
@@ -116,9 +132,16 @@ def build_spec(
         density = obj.mass / sum(volumes)
         for k, g in enumerate(obj.geoms):
             body.add_geom(
-                name=f"{obj.name}_g{k}", type=_GEOM_TYPES[g.kind], size=list(g.size) + [0] * (3 - len(g.size)),
-                pos=list(g.pos), rgba=list(g.rgba), density=density, condim=4,
-                friction=[obj.friction, 0.01, 0.001], contype=CONTACT_WORLD, conaffinity=CONTACT_WORLD,
+                name=f"{obj.name}_g{k}",
+                type=_GEOM_TYPES[g.kind],
+                size=list(g.size) + [0] * (3 - len(g.size)),
+                pos=list(g.pos),
+                rgba=list(g.rgba),
+                density=density,
+                condim=4,
+                friction=[obj.friction, 0.01, 0.001],
+                contype=CONTACT_WORLD,
+                conaffinity=CONTACT_WORLD,
             )
     return spec
 

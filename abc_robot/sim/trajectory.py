@@ -46,7 +46,7 @@ class PoseTrajectory:
         if not keyframes:
             raise ValueError("a trajectory needs at least one keyframe")
         times = [k.t_s for k in keyframes]
-        if any(b < a for a, b in zip(times, times[1:])):
+        if any(b < a for a, b in zip(times[:-1], times[1:], strict=True)):
             raise ValueError(f"keyframe times must not decrease, got {times}")
         self.keyframes = list(keyframes)
         self._times = times

@@ -66,7 +66,9 @@ class SimWorld:
         self.model = self.spec.compile()
         self.data = mujoco.MjData(self.model)
         self._arms = {arm: self._index(arm) for arm in ARMS}
-        self._renderer = CameraRenderer(self.model, self.cfg.image_width, self.cfg.image_height, self.cfg.render_quality)
+        self._renderer = CameraRenderer(
+            self.model, self.cfg.image_width, self.cfg.image_height, self.cfg.render_quality
+        )
         self.seed = self.cfg.seed
         self.reset(self.cfg.seed)
 
@@ -204,7 +206,9 @@ class SimWorld:
             return int(self.model.body(name).id)
         except KeyError:
             objs = [o.name for o in self.task.objects()]
-            raise ConfigError(f"no object {name!r} in task {self.task.name!r}; objects: {objs}", field="object") from None
+            raise ConfigError(
+                f"no object {name!r} in task {self.task.name!r}; objects: {objs}", field="object"
+            ) from None
 
     def fingers_touching(self, arm: str, name: str) -> int:
         """How many of ``arm``'s two fingers touch object ``name`` now (0, 1 or 2)."""

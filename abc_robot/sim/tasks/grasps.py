@@ -58,7 +58,9 @@ def quat_z(yaw: float) -> np.ndarray:
     return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
 
 
-def base_to_world(T_world_base: np.ndarray, p_base: np.ndarray | list[float], yaw_base: float) -> tuple[np.ndarray, np.ndarray]:
+def base_to_world(
+    T_world_base: np.ndarray, p_base: np.ndarray | list[float], yaw_base: float
+) -> tuple[np.ndarray, np.ndarray]:
     """World position [m] and quaternion (w, x, y, z) of an upright object given in a base frame."""
     p = T_world_base[:3, :3] @ np.asarray(p_base, dtype=float) + T_world_base[:3, 3]
     return p, quat_z(yaw_base + yaw_of(T_world_base))

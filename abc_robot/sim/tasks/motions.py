@@ -51,8 +51,9 @@ def pick_up(plan: PlanBuilder, T_base_obj: np.ndarray, grasp_dz_m: float, lift_t
     return yaw
 
 
-def place(plan: PlanBuilder, p_base: np.ndarray, yaw: float, carry_z_m: float, release_z_m: float,
-          retreat_z_m: float) -> None:
+def place(
+    plan: PlanBuilder, p_base: np.ndarray, yaw: float, carry_z_m: float, release_z_m: float, retreat_z_m: float
+) -> None:
     """Carry a held object over ``p_base`` [m], lower it, let go and rise.
 
     Args:
