@@ -1,21 +1,30 @@
 """Sim camera node: renders MuJoCo cameras from the sim's ``sim/qpos``, in its own process.
 
-Like a real camera process it publishes ``camera/<name>`` frames at its own rate,
-stamped with the capture instant (here: the stamp of the physics state it rendered).
-It builds the same scene as the sim node (same config) and only poses it
-(``mj_kinematics``), so rendering never slows the physics.
+Like a real camera process it publishes ``camera/<name>`` (:class:`CameraFrame`, raw
+H×W×3 uint8 RGB) at its own rate, stamped with the capture instant: here the stamp of
+the physics state it rendered. It builds the same scene as the sim node (``world``
+must match the sim node's ``sim`` config: same task, hence same ``qpos`` layout) and
+only poses it (``mj_kinematics``), so rendering never slows the physics: a slow camera
+drops frames (``frame_index`` gaps), the sim never waits.
+
+When no new ``qpos`` arrived since the last frame it publishes nothing: a stale
+frame with a fresh stamp would lie to the recorder and the policy.
+
+Rendering backend: EGL (Mesa's software EGL on CPUs), chosen before MuJoCo loads;
+``world.render_quality: cheap`` for CPUs (~2-4 ms per 224×224 view), ``full`` on GPUs.
 """
 
 from __future__ import annotations
 
-import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from abc_robot.runtime.node import Node
-from abc_robot.sim.config import SimConfig
+from abc_robot.sim.config import CAMERAS, SimConfig
+from abc_robot.sim.gl import ensure_gl_backend
 from abc_robot.transport.messages import CameraFrame, JointState
 
 __all__ = ["SimCameraNode", "SimCameraConfig"]
@@ -26,37 +35,44 @@ class SimCameraConfig:
     """Attributes:
     bind: publisher endpoint (``camera/<name>``).
     sim: the sim node's endpoint (``sim/qpos``).
-    cameras: which cameras this process renders (one per process on the rig).
+    cameras: which cameras this process renders (one per process, as on the rig).
     rate_hz: frame rate [Hz].
-    world: the scene (must match the sim node's).
+    world: the scene (must match the sim node's ``sim``); image size and quality here.
     """
 
     bind: str
     sim: str
     cameras: list[str] = field(default_factory=lambda: ["top"])
-    rate_hz: float = 30.0
+    rate_hz: float = 30.0  # [Hz]
     world: SimConfig = field(default_factory=SimConfig)
 
     def __post_init__(self) -> None:
-        bad = sorted(set(self.cameras) - {"top", "left", "right"})
+        bad = sorted(set(self.cameras) - set(CAMERAS))
         if bad or not self.cameras:
-            raise ValueError(f"cameras must be a non-empty subset of ['top', 'left', 'right'], got {self.cameras}")
+            raise ValueError(f"cameras must be a non-empty subset of {list(CAMERAS)}, got {self.cameras}")
+        if not 0 < self.rate_hz <= 240:
+            raise ValueError(f"rate_hz must be in (0, 240] Hz, got {self.rate_hz}")
 
 
 class SimCameraNode(Node):
+    """Renders ``cameras`` at ``rate_hz`` from the latest ``sim/qpos``."""
+
     Config = SimCameraConfig
 
     def setup(self) -> None:
-        os.environ.setdefault("MUJOCO_GL", "egl")
+        ensure_gl_backend()
         from abc_robot.sim.world import SimWorld
 
         cfg: SimCameraConfig = self.config
         self.world = SimWorld(cfg.world)
-        self.pub = self.publisher(cfg.bind, sndhwm=30)
+        # Few frames queued per subscriber: a slow reader gets the newest, not a backlog.
+        self.pub = self.publisher(cfg.bind, sndhwm=4)
         self.sub = self.latest(cfg.sim, ["sim/qpos"])
         self.frames = 0
+        self.skipped = 0  # ticks with no new qpos
+        self.bad_qpos = 0
         self.last_stamp = 0
-        self.render_ms: list[float] = []
+        self.render_ns = {cam: np.zeros(512, dtype=np.int64) for cam in cfg.cameras}
 
     def teardown(self) -> None:
         world = getattr(self, "world", None)
@@ -64,25 +80,38 @@ class SimCameraNode(Node):
             world.close()
 
     def step(self, now_ns: int) -> None:
-        import time
-
+        cfg: SimCameraConfig = self.config
         self.sub.poll()
         msg = self.sub.get("sim/qpos")
         if not isinstance(msg, JointState) or msg.stamp_ns == self.last_stamp:
-            return  # no new state: publish nothing rather than a stale frame
+            self.skipped += 1
+            return
         self.last_stamp = msg.stamp_ns
-        t0 = time.perf_counter()
-        self.world.set_qpos(np.asarray(msg.q))
-        for cam in self.config.cameras:
+        if len(msg.q) != self.world.model.nq:
+            if self.bad_qpos == 0:
+                self.log(
+                    f"sim/qpos has {len(msg.q)} values, this scene ({cfg.world.task}) needs "
+                    f"{self.world.model.nq}: the camera's world config must match the sim's"
+                )
+            self.bad_qpos += 1
+            return
+        self.world.set_qpos(np.asarray(msg.q, dtype=np.float64))
+        for cam in cfg.cameras:
+            t = time.perf_counter_ns()
             img = self.world.render(cam)
-            self.pub.publish(f"camera/{cam}", CameraFrame(camera=cam, image=img, frame_index=self.frames, stamp_ns=msg.stamp_ns))
+            self.render_ns[cam][self.frames % 512] = time.perf_counter_ns() - t
+            frame = CameraFrame(camera=cam, image=img, frame_index=self.frames, stamp_ns=msg.stamp_ns)
+            self.pub.publish(f"camera/{cam}", frame)
         self.frames += 1
-        self.render_ms.append((time.perf_counter() - t0) * 1e3)
-        if len(self.render_ms) > 300:
-            del self.render_ms[:150]
 
     def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"frames": getattr(self, "frames", 0)}
-        if getattr(self, "render_ms", None):
-            out["render_ms_p50"] = float(np.median(self.render_ms))
+        if not hasattr(self, "world"):
+            return {}
+        out: dict[str, Any] = {"frames": self.frames, "skipped": self.skipped, "bad_qpos": self.bad_qpos}
+        n = min(self.frames, 512)
+        for cam, ring in self.render_ns.items():
+            if n:
+                out[f"render_ms_p50/{cam}"] = round(float(np.percentile(ring[:n], 50)) / 1e6, 2)
+        if self.last_stamp:
+            out["frame_age_ms"] = round((time.monotonic_ns() - self.last_stamp) / 1e6, 1)
         return out

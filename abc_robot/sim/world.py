@@ -13,6 +13,7 @@ Arm vectors are the stack's 7-vectors: joints 1-6 [rad], then the gripper in [0,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import mujoco
@@ -104,17 +105,26 @@ class SimWorld:
             raise ConfigError(f"unknown arm {arm!r}; arms: {list(ARMS)}", field="arm") from None
 
     # ---- episode and stepping -----------------------------------------------------
-    def reset(self, seed: int | None = None) -> WorldSnapshot:
-        """Arms to :data:`HOME_Q`, objects placed by the task from ``seed``.
+    def reset(self, seed: int | None = None, arm_q: Mapping[str, np.ndarray] | None = None) -> WorldSnapshot:
+        """Arms to :data:`HOME_Q` (or ``arm_q``), objects placed by the task from ``seed``.
+
+        Args:
+            seed: seed of the task's randomisation (default: ``cfg.seed``).
+            arm_q: start configuration (7 values) per arm instead of :data:`HOME_Q`;
+                the servo targets are set to it too, so nothing moves at the start.
 
         Returns:
             the initial snapshot (what a scripted demonstrator plans from).
         """
         self.seed = self.cfg.seed if seed is None else int(seed)
+        start = {arm: np.asarray(HOME_Q, dtype=np.float64) for arm in ARMS}
+        for arm, q in (arm_q or {}).items():
+            self._arm(arm)
+            start[arm] = np.asarray(q, dtype=np.float64)
         mujoco.mj_resetData(self.model, self.data)
         for arm in ARMS:
-            self._write_arm_q(arm, np.asarray(HOME_Q))
-            self.set_targets(arm, np.asarray(HOME_Q))
+            self._write_arm_q(arm, start[arm])
+            self.set_targets(arm, start[arm])
         self.task.reset(self, np.random.default_rng(self.seed))
         mujoco.mj_forward(self.model, self.data)
         return self.snapshot()
