@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object at exit")
     ap.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
+    ap.add_argument("--episodes", type=int, default=0, help="sim: record N scripted demonstrations of --task, then stop")
+    ap.add_argument("--task", default=None, help="sim task (default: the launch file's)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the first episode (then seed+1, ...)")
+    ap.add_argument("--episodes-dir", default=None, help="where the recorder writes episodes")
     args = ap.parse_args(argv)
 
     from abc_robot.cli.launch import parse_sets
@@ -41,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     launch = Path(args.launch) if args.launch else LAUNCH_DIR / ("teleop_sim.yaml" if args.sim else "teleop_hw.yaml")
     overrides = parse_sets(args.set)
+    if args.sim:
+        _sim_overrides(overrides, args)
     if args.rig:
         rig = Path(args.rig)
         if not rig.is_dir():
@@ -53,6 +60,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     live = not args.headless and sys.stdout.isatty()
     sup = Supervisor(graph, echo_logs=not live)
+    os.environ["ABC_RUN_DIR"] = sup.run_dir  # the console endpoint lives in the graph's run dir
+    director = None
+    keys = None
+    if args.sim and args.episodes > 0:
+        from abc_robot.cli.director import DirectorConfig, EpisodeDirector
+
+        task = args.task or _launch_task(graph)
+        director = EpisodeDirector(DirectorConfig(task=task), ready=lambda: _followers_ready(sup), on_done=sup.request_stop)
+        director.start(lambda d: [d.demo_episode(args.seed + k) for k in range(args.episodes)])
+    else:
+        from abc_robot.cli.keys import ConsoleKeys
+        from abc_robot.transport.bus import Publisher
+
+        keys = ConsoleKeys(Publisher("ipc://${run}/console", "console"), on_quit=lambda: sup.request_stop("q pressed"))
+        if not args.headless:
+            keys.start()
     on_tick = None
     if live:
         from rich.live import Live
@@ -67,16 +90,54 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if live:
             view.stop()
+        if director is not None:
+            director.stop()
+        if keys is not None:
+            keys.stop()
     from abc_robot.cli.console import format_summary, teleop_summary
 
     summary = teleop_summary(sup.statuses())
     summary["exit"] = code
     summary["stop_reason"] = sup.stop_reason
+    if director is not None:
+        summary["episodes"] = [vars(r) for r in director.results]
+        summary["success_rate"] = sum(r.success for r in director.results) / max(1, len(director.results))
+        if director.error:
+            summary["director_error"] = director.error
+            code = summary["exit"] = 1
     if args.json:
         print(json.dumps(summary, default=str))
     else:
         print(format_summary(summary))
     return code
+
+
+def _sim_overrides(overrides: dict, args: argparse.Namespace) -> None:
+    """Task, episode directory and scripted-demo leader, as the command line asks."""
+    if args.task:
+        overrides.setdefault("sim", {})["sim"] = {"task": args.task}
+        for cam in ("camera_top", "camera_left", "camera_right"):
+            overrides.setdefault(cam, {})["world"] = {"task": args.task}
+    if args.episodes > 0:
+        overrides.setdefault("leader", {}).update({"source": "demo", "console": ["ipc://${run}/console"]})
+        for arm in ("left", "right"):
+            overrides.setdefault(f"follower_{arm}", {})["initial_mode"] = "HOLD"
+    if args.episodes_dir:
+        overrides.setdefault("recorder", {})["root"] = args.episodes_dir
+
+
+def _launch_task(graph: object) -> str:
+    for n in graph.nodes:  # type: ignore[attr-defined]
+        if n.kind == "sim":
+            return str(n.params.get("sim", {}).get("task", "lift_cube"))
+    return "lift_cube"
+
+
+def _followers_ready(sup: object) -> bool:
+    st = sup.statuses()  # type: ignore[attr-defined]
+    followers = [s for s in st.values() if "arm" in s.get("status", {})]
+    sims = [s for name, s in st.items() if "sim_time_s" in s.get("status", {})]
+    return len(followers) == 2 and all(f["status"].get("backend_fault") is None for f in followers) and bool(sims)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,8 @@ class FollowerNode(Node):
         self.backend.connect()
         self.leader_sub = self.latest(cfg.leader, [f"leader/{cfg.arm}"]) if cfg.leader else None
         self.policy_sub = self.latest(cfg.policy, ["policy/chunk"]) if cfg.policy else None
-        self.console_sub = self.latest(cfg.console, ["console/"]) if cfg.console else None
+        # Console events are rare and each one matters: every one is read, in order.
+        self.console_sub = self.reliable(cfg.console, ["console/"]) if cfg.console else None
         other = "right" if cfg.arm == "left" else "left"
         self.other_topic = f"follower/{other}/state"
         self.other_sub = self.latest(cfg.other_arm, [self.other_topic]) if cfg.other_arm else None
@@ -256,7 +257,7 @@ class FollowerNode(Node):
     def _poll_console(self) -> None:
         if self.console_sub is None:
             return
-        for topic, msg in self.console_sub.poll().items():
+        for topic, msg in self.console_sub.drain(100):
             if isinstance(msg, ModeCommand):
                 self.on_mode_command(msg)
             elif isinstance(msg, Event) and msg.data.get("arm", "") in ("", self.config.arm):
@@ -264,6 +265,12 @@ class FollowerNode(Node):
                     self.set_mode("INTERVENE", "console")
                 elif msg.kind == "intervene_off" and self.requested_mode == "INTERVENE":
                     self.set_mode("POLICY", "console")
+                elif msg.kind == "reanchor":
+                    # The world was reset (sim) or the arm moved under us: start again
+                    # from the measured state, with no velocity, engaging anew.
+                    self.q_cmd = None
+                    self.chunk_exec.reset()
+                    self.policy_anchor = None
 
     # ---- the tick ------------------------------------------------------------------
     def wake_on(self, sock: Any) -> None:

@@ -7,6 +7,14 @@ Sources (``source``):
   centre pose (with a gentle wrist roll and the gripper opening and closing).
 - ``replay``: plays a recorded ``.npz`` (``t_s`` [s], ``q_left``/``q_right`` leader
   joints [rad], ``gripper_left``/``gripper_right`` in [0, 1]) at its own timing.
+- ``demo``: a scripted operator for the sim tasks. It holds each arm at the pose the
+  world reports, and on a ``demo_start`` console event (``data``: ``task``,
+  ``snapshot`` of the reset world) plays that task's scripted demonstration
+  (:class:`abc_robot.sim.demonstrator.Demonstrator`, poses in each follower's base
+  frame, published as the leader pose; leader joints by the leader IK). A
+  ``demo_stop`` event (or the end of the script) holds the last pose. While
+  ``correct`` is set (``demo_correct`` events) it plays the demonstration from the
+  current instant of the episode, which is how a scripted DAgger operator corrects.
 
 Like the real reader it publishes ``leader/<arm>`` :class:`LeaderState` with leader
 joint angles solved on the *leader's own* model (leader IK of the desired pose), the
@@ -16,7 +24,7 @@ pose from the leader FK, and the stamp of the "read".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,7 +40,8 @@ class ScriptedLeaderConfig:
     bind: publisher endpoint.
     arms: which arms to play.
     rate_hz: publish rate [Hz] (a 4 Mbaud GELLO reader reads at ~400 Hz).
-    source: ``lissajous`` or ``replay``.
+    source: ``lissajous``, ``replay`` or ``demo``.
+    console: endpoints publishing ``console/event`` (``demo`` source).
     replay_file: the ``.npz`` for ``replay``.
     loop: replay from the start when the recording ends.
     urdf: leader description (bare names are looked up in ``urdf/``).
@@ -47,7 +56,8 @@ class ScriptedLeaderConfig:
     bind: str
     arms: list[str] = field(default_factory=lambda: ["left", "right"])
     rate_hz: float = 250.0
-    source: Literal["lissajous", "replay"] = "lissajous"
+    source: Literal["lissajous", "replay", "demo"] = "lissajous"
+    console: list[str] = field(default_factory=list)
     replay_file: str = ""
     loop: bool = True
     urdf: str = "yam_leader.urdf"
@@ -100,6 +110,11 @@ class ScriptedLeaderNode(Node):
         self.t0_ns: int | None = None
         self.published = 0
         self.replay = None
+        self.demo: Any = None
+        self.demo_t0_ns = 0
+        self.hold_T: dict[str, tuple[np.ndarray, float]] = {}
+        self.correct_anchor: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.console_sub = self.reliable(cfg.console, ["console/event"]) if cfg.console else None
         if cfg.source == "replay":
             from abc_robot.errors import ConfigError
 
@@ -114,6 +129,9 @@ class ScriptedLeaderNode(Node):
         if self.t0_ns is None:
             self.t0_ns = now_ns
         t = (now_ns - self.t0_ns) / 1e9
+        if cfg.source == "demo":
+            self._demo_step(now_ns)
+            return
         for i, arm in enumerate(cfg.arms):
             if self.replay is not None:
                 q, g = self._replay(arm, t)
@@ -128,6 +146,52 @@ class ScriptedLeaderNode(Node):
                 T = self.model.fk(q)
             self.q[arm] = q
             self.pub.publish(f"leader/{arm}", LeaderState(q=np.asarray(q, float), gripper=g, T_base_ee=T, stamp_ns=now_ns))
+            self.published += 1
+
+    def _demo_step(self, now_ns: int) -> None:
+        from abc_robot.sim.demonstrator import Demonstrator
+        from abc_robot.sim.snapshot import WorldSnapshot
+
+        for _, msg in self.console_sub.drain(100) if self.console_sub is not None else []:
+            if getattr(msg, "kind", "") in ("demo_start", "demo_hold"):
+                snap = WorldSnapshot.from_dict(msg.data["snapshot"])
+                # Every episode starts from the world's own poses: no jump at engage.
+                self.hold_T = {arm: (np.asarray(snap.T_base_ee[arm]), float(snap.gripper[arm])) for arm in self.config.arms}
+                self.correct_anchor = {}
+                if msg.kind == "demo_start":
+                    self.demo = Demonstrator(msg.data.get("task", snap.task), snap)
+                    self.demo_t0_ns = now_ns - int(float(msg.data.get("t_offset_s", 0.0)) * 1e9)
+                else:
+                    self.demo = None
+            elif getattr(msg, "kind", "") == "correct_start":
+                # Scripted DAgger operator: replan the task from the world as it is now
+                # and move the leader so that, through the follower's delta-pose
+                # mapping, the follower follows that plan: T_L = T_L0 ⊕ (T_plan ⊖ T_F0).
+                snap = WorldSnapshot.from_dict(msg.data["snapshot"])
+                self.demo = Demonstrator(msg.data.get("task", snap.task), snap)
+                self.demo_t0_ns = now_ns
+                self.correct_anchor = {
+                    arm: (self.hold_T.get(arm, (np.asarray(snap.T_base_ee[arm]), 0.0))[0], np.asarray(snap.T_base_ee[arm]))
+                    for arm in self.config.arms
+                }
+            elif getattr(msg, "kind", "") == "demo_stop":
+                self.demo = None
+                self.correct_anchor = {}
+        if self.demo is not None:
+            targets = self.demo.targets((now_ns - self.demo_t0_ns) / 1e9)
+            for arm, (T_plan, g) in targets.items():
+                if arm in self.correct_anchor:
+                    T_L0, T_F0 = self.correct_anchor[arm]
+                    T = np.eye(4)
+                    T[:3, 3] = T_L0[:3, 3] + (T_plan[:3, 3] - T_F0[:3, 3])
+                    T[:3, :3] = T_plan[:3, :3] @ T_F0[:3, :3].T @ T_L0[:3, :3]
+                    self.hold_T[arm] = (T, g)
+                else:
+                    self.hold_T[arm] = (T_plan, g)
+        for arm, (T, g) in self.hold_T.items():
+            res = self.ik.solve(T, self.q[arm])
+            self.q[arm] = res.q
+            self.pub.publish(f"leader/{arm}", LeaderState(q=np.asarray(res.q, float), gripper=float(g), T_base_ee=np.asarray(T, float), stamp_ns=now_ns))
             self.published += 1
 
     def _replay(self, arm: str, t: float) -> tuple[np.ndarray | None, float]:
