@@ -56,10 +56,14 @@ def arm_contact_bits(index: int) -> tuple[int, int]:
 class ArmDrive:
     """Position servos of one arm, tuned for 500 Hz physics (implicit-fast integrator).
 
-    Gains are ``kp = I ω²``, ``kv = 2 ζ I ω`` with ω = 80 rad/s, ζ = 0.7 and I the
-    largest joint-space inertia over the work area (armature included): a 0.1 rad step
-    reaches 90 % in 30-50 ms with under 5 % overshoot, and the end effector lags a
-    0.17 m/s joint-space sinusoid by 2-3 mm (2ζ/ω ≈ 18 ms of lag, no feed-forward).
+    Gains are ``kp = I ω²``, ``kv = 2 ζ I ω`` with ω = 80 rad/s and I the largest
+    joint-space inertia over the work area (armature included); ζ is 0.75 on joints
+    1-3 and 0.9 on the light wrist joints, which the heavy joints shake through the
+    inertial coupling. Small steps on all joints at once (0.05 rad) reach 90 % in
+    40-45 ms with at most 6 % overshoot; the end effector lags a 0.17 m/s motion by
+    2-3 mm (about 20 ms of lag: a position servo without velocity feed-forward).
+    Large steps saturate the motors' torque limits and overshoot more: the follower's
+    velocity limits keep commands out of that regime.
 
     Attributes:
         kp: joint stiffness per arm joint [N·m/rad].
@@ -73,7 +77,7 @@ class ArmDrive:
     """
 
     kp: tuple[float, ...] = (2500.0, 2900.0, 1600.0, 220.0, 115.0, 75.0)
-    kv: tuple[float, ...] = (45.0, 50.0, 28.0, 4.0, 2.0, 1.4)
+    kv: tuple[float, ...] = (50.0, 55.0, 32.0, 5.0, 2.6, 1.7)
     armature: tuple[float, ...] = (0.05, 0.05, 0.05, 0.01, 0.01, 0.01)
     gripper_kp: float = 1000.0  # [N/m]
     gripper_kv: float = 30.0  # [N·s/m]

@@ -18,7 +18,7 @@ from abc_robot.sim.objects import SceneObject, bin_object, cylinder_object
 from abc_robot.sim.snapshot import WorldSnapshot
 from abc_robot.sim.tasks.base import Task
 from abc_robot.sim.tasks.grasps import base_to_world, inv, quat_z
-from abc_robot.sim.tasks.motions import hold_still, nearest_arm, pick_up, place
+from abc_robot.sim.tasks.motions import hold_still, nearest_arm, pick_up, place, travel
 from abc_robot.sim.tasks.scoring import height_above_table, held_by, reach_score
 from abc_robot.sim.trajectory import PlanBuilder, PoseTrajectory
 
@@ -91,7 +91,8 @@ class BottleInBin(Task):
         # Let go with the bottle's bottom 1 cm above the bin floor.
         release_z = BIN_WALL_M + 0.01 + 2 * BOTTLE_HALF_M - GRASP_BELOW_TOP_M
         place(plan, over_bin, yaw, carry_z_m=CARRY_Z_M, release_z_m=release_z, retreat_z_m=CARRY_Z_M + 0.01)
-        plan.move(snapshot.T_base_ee[arm], 1.2).hold(0.5)
+        travel(plan, snapshot.T_base_ee[arm])
+        plan.hold(0.5)
         out = {a: hold_still(snapshot, a) for a in ARMS}
         out[arm] = plan.build()
         return out

@@ -19,7 +19,7 @@ from abc_robot.sim.objects import SceneObject, box_object
 from abc_robot.sim.snapshot import WorldSnapshot
 from abc_robot.sim.tasks.base import Task
 from abc_robot.sim.tasks.grasps import base_to_world, top_down, world_point_in_base
-from abc_robot.sim.tasks.motions import pick_up, place
+from abc_robot.sim.tasks.motions import pick_up, place, travel
 from abc_robot.sim.tasks.scoring import height_above_table, held_by, reach_score
 from abc_robot.sim.trajectory import PlanBuilder, PoseTrajectory
 
@@ -77,7 +77,7 @@ class Handover(Task):
         spot_r = world_point_in_base(snapshot.T_world_base["right"], spot_world)
         # Set down with yaw 0: the cube is then square to both grippers' zero yaw.
         place(right, spot_r, 0.0, carry_z_m=0.10, release_z_m=CUBE_HALF_M + 0.003, retreat_z_m=0.10)
-        right.move(snapshot.T_base_ee["right"], 1.2)
+        travel(right, snapshot.T_base_ee["right"])
 
         left = PlanBuilder(snapshot.T_base_ee["left"], 0.0).wait_until(right.t_s - 0.8)
         spot_l = world_point_in_base(snapshot.T_world_base["left"], spot_world)

@@ -14,10 +14,21 @@ from abc_robot.sim.snapshot import WorldSnapshot
 from abc_robot.sim.tasks.grasps import box_grasp_yaw, top_down
 from abc_robot.sim.trajectory import PlanBuilder, PoseTrajectory
 
-__all__ = ["pick_up", "place", "nearest_arm", "hold_still", "PREGRASP_ABOVE_M"]
+__all__ = ["pick_up", "place", "travel", "nearest_arm", "hold_still", "PREGRASP_ABOVE_M", "PEAK_SPEED_MPS"]
 
 #: Approach height above the grasp point [m].
 PREGRASP_ABOVE_M = 0.07
+#: Peak tool speed of long moves [m/s] (a calm operator's pace).
+PEAK_SPEED_MPS = 0.3
+
+
+def travel(plan: PlanBuilder, T_base_ee: np.ndarray, peak_mps: float = PEAK_SPEED_MPS, min_s: float = 0.8) -> None:
+    """Move to ``T_base_ee`` taking as long as a minimum-jerk move at ``peak_mps`` needs.
+
+    A minimum-jerk move over distance d in time T peaks at 1.875·d/T.
+    """
+    d = float(np.linalg.norm(np.asarray(T_base_ee)[:3, 3] - plan.T[:3, 3]))
+    plan.move(T_base_ee, max(min_s, 1.875 * d / peak_mps))
 
 
 def nearest_arm(snapshot: WorldSnapshot, obj: str) -> str:
