@@ -1,0 +1,129 @@
+"""``abc-rollout --policy CKPT [--sim]``: run a policy for N episodes and report.
+
+    abc-rollout --policy CKPT --sim [--episodes N] [--task T] [--seed S]
+                [--compile MODE] [--dagger] [--json] [--headless]
+
+The policy worker loads and compiles the checkpoint and warms it up before any arm
+leaves HOLD. Each episode: the world is reset from a seed, the followers switch to
+POLICY, and the episode ends on the task's success test or its time limit. With
+``--dagger`` a scripted operator takes over when the policy stalls and demonstrates
+the correction through the leader (delta-pose intervention); the steps are labelled
+``intervention`` in the recording. The summary reports success rate, mean progress,
+intervention rate (count and time) per arm and the policy's inference latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from abc_robot.errors import ConfigError
+
+__all__ = ["main", "rollout_summary"]
+
+LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "rollout_sim.yaml"
+
+
+def rollout_summary(statuses: dict[str, dict[str, Any]], results: list[Any], duration_s: float) -> dict[str, Any]:
+    n = len(results)
+    out: dict[str, Any] = {
+        "episodes": [vars(r) for r in results],
+        "success_rate": sum(r.success for r in results) / n if n else None,
+        "mean_progress": sum(r.progress for r in results) / n if n else None,
+        "arms": {},
+    }
+    episode_s = sum(r.duration_s for r in results) or 1.0
+    for name, st in statuses.items():
+        s = st.get("status", {})
+        if "arm" in s and "interventions" in s:
+            out["arms"][s["arm"]] = {
+                "interventions": s["interventions"],
+                "intervention_time_s": s.get("intervention_s"),
+                "intervention_rate_time": (s.get("intervention_s") or 0.0) / episode_s,
+                "intervention_rate_count": s["interventions"] / n if n else None,
+                "policy": s.get("policy"),
+            }
+        if s.get("ready") is not None and "compile" in json.dumps(s):
+            out["policy_worker"] = s
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="abc-rollout", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--policy", required=True, help="checkpoint directory")
+    ap.add_argument("--sim", action="store_true", help="roll out in MuJoCo (the only mode without a rig)")
+    ap.add_argument("--rig", help="rig calibration directory (hardware graph)")
+    ap.add_argument("--episodes", type=int, default=1)
+    ap.add_argument("--task", default=None)
+    ap.add_argument("--seed", type=int, default=1000, help="seed of the first episode")
+    ap.add_argument("--compile", default="eager", help="eager | compile | fullgraph | cudagraphs | tensorrt | best")
+    ap.add_argument("--time-limit", type=float, default=20.0, help="episode time limit [s]")
+    ap.add_argument("--dagger", action="store_true", help="scripted operator corrects a stalled policy")
+    ap.add_argument("--episodes-dir", default=None, help="record the episodes here (needs a recorder in the graph)")
+    ap.add_argument("--launch", default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
+    ap.add_argument("--headless", action="store_true")
+    ap.add_argument("--json", action="store_true", help="print the summary as one JSON object at exit")
+    args = ap.parse_args(argv)
+    if not args.sim:
+        print("abc-rollout: on hardware use --rig with a rollout launch file (--launch); --sim runs in MuJoCo", file=sys.stderr)
+        if not args.launch:
+            return 2
+
+    from abc_robot.cli.director import DirectorConfig, EpisodeDirector
+    from abc_robot.cli.launch import parse_sets
+    from abc_robot.runtime.launch import load_launch
+    from abc_robot.runtime.supervisor import Supervisor
+
+    overrides = parse_sets(args.set)
+    overrides.setdefault("policy", {}).update({"checkpoint": str(Path(args.policy).resolve()), "compile": args.compile})
+    if args.task:
+        overrides.setdefault("sim", {})["sim"] = {"task": args.task}
+        for cam in ("camera_top", "camera_left", "camera_right"):
+            overrides.setdefault(cam, {})["world"] = {"task": args.task}
+    if args.episodes_dir:
+        overrides.setdefault("recorder", {})["root"] = args.episodes_dir
+    try:
+        graph = load_launch(args.launch or LAUNCH, overrides)
+    except ConfigError as exc:
+        print(f"abc-rollout: config error: {exc}", file=sys.stderr)
+        return 2
+    sup = Supervisor(graph, echo_logs=True)
+    os.environ["ABC_RUN_DIR"] = sup.run_dir
+    task = args.task or next((str(n.params.get("sim", {}).get("task", "lift_cube")) for n in graph.nodes if n.kind == "sim"), "lift_cube")
+
+    def ready() -> bool:
+        st = sup.statuses()
+        worker = [s for s in st.values() if s.get("status", {}).get("ready") is True]
+        arms = [s for s in st.values() if "arm" in s.get("status", {}) and s["status"].get("backend_fault") is None]
+        return bool(worker) and len(arms) == 2
+
+    director = EpisodeDirector(DirectorConfig(task=task, time_limit_s=args.time_limit), ready=ready, on_done=sup.request_stop)
+    director.start(lambda d: [d.policy_episode(args.seed + k, dagger=args.dagger) for k in range(args.episodes)])
+    try:
+        code = sup.run(None)
+    finally:
+        director.stop()
+    summary = rollout_summary(sup.statuses(), director.results, 0.0)
+    summary["exit"] = code
+    summary["stop_reason"] = sup.stop_reason
+    if director.error:
+        summary["director_error"] = director.error
+        code = 1
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(f"episodes: {len(director.results)}, success rate {summary['success_rate']}, mean progress {summary['mean_progress']}")
+        for arm, a in summary["arms"].items():
+            print(f"  {arm}: interventions {a['interventions']} ({a['intervention_rate_time']:.1%} of the time)")
+        if "policy_worker" in summary:
+            print(f"  policy worker: {summary['policy_worker']}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
