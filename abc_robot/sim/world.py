@@ -204,7 +204,9 @@ class SimWorld:
         T[:3, 3] = self.data.xpos[b]
         return T
 
-    def set_object_pose(self, name: str, pos: np.ndarray, quat_wxyz: np.ndarray = (1.0, 0.0, 0.0, 0.0)) -> None:
+    def set_object_pose(
+        self, name: str, pos: np.ndarray, quat_wxyz: np.ndarray | tuple[float, ...] = (1.0, 0.0, 0.0, 0.0)
+    ) -> None:
         """Place a task object (world frame, [m]) at rest; call before stepping."""
         j = self.model.joint(f"{name}_free")
         self.data.qpos[j.qposadr[0] : j.qposadr[0] + 7] = [*pos, *quat_wxyz]
