@@ -52,6 +52,7 @@ def graph():
             "followers": {arm: f"ipc://${{run}}/follower_{arm}" for arm in ("left", "right")},
             "rate_hz": 250,
             "qpos_hz": 100,
+            "reset_grace_s": 2.0,
             "sim": WORLD,
         },
         env,
@@ -145,13 +146,24 @@ def test_commands_move_the_arm_and_reset_brings_it_home(graph) -> None:
     before_reset_ns = time.monotonic_ns()
     reply = ctl.request("sim/reset", Event(kind="reset", data={"seed": 4}), timeout_s=5.0)
     assert reply.ok and reply.data["reset_ns"] > before_reset_ns
+    reset_s = time.monotonic()
     np.testing.assert_allclose(np.asarray(reply.data["snapshot"]["T_base_ee"]["left"]), home, atol=1e-9)
-    for _ in range(10):  # a follower still sending what it computed before the reset
+    home_q = [0.0, 1.30, 1.20, -1.47, 0.0, 0.0]
+    # A follower still holding its pre-reset pose: ignored during the grace period...
+    for _ in range(10):
+        pub.publish("sim/left/command", JointCommand(q=target))
+        time.sleep(0.02)
+    assert time.monotonic() - reset_s < 2.0  # (else this part proves nothing)
+    states.poll()
+    np.testing.assert_allclose(states.get("sim/left/state").q[:6], home_q, atol=5e-3)
+    # ... and commands computed before the reset are ignored for good.
+    time.sleep(max(0.0, 2.05 - (time.monotonic() - reset_s)))
+    for _ in range(10):
         pub.publish("sim/left/command", JointCommand(q=target, stamp_ns=before_reset_ns))
         time.sleep(0.02)
     states.poll()
-    q = states.get("sim/left/state").q
-    np.testing.assert_allclose(q[:6], [0.0, 1.30, 1.20, -1.47, 0.0, 0.0], atol=5e-3)
+    np.testing.assert_allclose(states.get("sim/left/state").q[:6], home_q, atol=5e-3)
+    assert wait_for(at_target, 10.0), "fresh commands after the grace period are followed again"
 
 
 def test_task_requests_and_heartbeat_status(graph) -> None:

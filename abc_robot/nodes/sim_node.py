@@ -22,8 +22,10 @@ Requests on ``control`` (ROUTER):
   (``task``, ``description``, ``time_limit_s``), ``seed``, ``reset_ns`` and
   ``snapshot`` (:meth:`~abc_robot.sim.snapshot.WorldSnapshot.to_dict`), from which a
   scripted leader builds its :class:`~abc_robot.sim.demonstrator.Demonstrator`.
-  After a ``home`` reset, commands stamped before ``reset_ns`` are ignored (they aimed
-  at the old pose).
+  After a ``home`` reset, follower commands are ignored for ``reset_grace_s`` (and
+  any stamped before ``reset_ns`` for good): they aimed at the old pose, and the
+  followers re-anchor on the new measured state meanwhile (the director's
+  ``reanchor`` event).
 - ``sim/task``: ``task``, ``seed``, ``time_s``, ``success``, ``progress``,
   ``progress_max``, ``succeeded`` (ever, since the reset), ``timed_out``.
 - ``sim/snapshot``: the current snapshot.
@@ -65,6 +67,7 @@ class SimNodeConfig:
     rate_hz: loop rate [Hz]; each tick runs the physics steps the wall clock asks for.
     qpos_hz: rate of ``sim/qpos`` for the camera processes [Hz] (≥ 60).
     max_steps_per_tick: cap on catch-up physics steps after a stall.
+    reset_grace_s: after a ``home`` reset, ignore follower commands this long [s].
     sim: the world (physics step, task, seed, render settings).
     """
 
@@ -74,6 +77,7 @@ class SimNodeConfig:
     rate_hz: float = 500.0  # [Hz]
     qpos_hz: float = 60.0  # [Hz]
     max_steps_per_tick: int = 10
+    reset_grace_s: float = 0.3  # [s]
     sim: SimConfig = field(default_factory=SimConfig)
 
     def __post_init__(self) -> None:
@@ -81,6 +85,8 @@ class SimNodeConfig:
             raise ValueError(f"rate_hz must be in (0, {self.sim.rate_hz:g}] (the physics rate), got {self.rate_hz}")
         if not 60.0 <= self.qpos_hz <= self.rate_hz:
             raise ValueError(f"qpos_hz must be in [60, rate_hz] Hz, got {self.qpos_hz}")
+        if not 0.0 <= self.reset_grace_s <= 5.0:
+            raise ValueError(f"reset_grace_s must be in [0, 5] s, got {self.reset_grace_s}")
         if self.max_steps_per_tick < 1:
             raise ValueError(f"max_steps_per_tick must be >= 1, got {self.max_steps_per_tick}")
         bad = sorted(set(self.followers) - set(_ARMS))
@@ -109,6 +115,7 @@ class SimNode(Node):
         self.lag_steps = 0  # physics steps dropped after stalls
         self.next_qpos_ns = 0
         self.reset_ns = 0
+        self.ignore_until_ns = 0
         self.resets = 0
         self.commands = {arm: 0 for arm in _ARMS}
         self.last_cmd_ns = {arm: 0 for arm in _ARMS}
@@ -165,6 +172,8 @@ class SimNode(Node):
             msg = sub.poll().get(f"sim/{arm}/command")
             if not isinstance(msg, JointCommand) or msg.stamp_ns < self.reset_ns:
                 continue
+            if time.monotonic_ns() < self.ignore_until_ns:
+                continue
             if not msg.torque:
                 self._set_limp(arm, True)
             elif len(msg.q) == 7:
@@ -217,6 +226,7 @@ class SimNode(Node):
         now = time.monotonic_ns()
         if keep is None:
             self.reset_ns = now
+            self.ignore_until_ns = now + int(self.config.reset_grace_s * 1e9)
         self.t0_ns = now - self.dt_ns  # sim time restarts at 0 with the wall clock
         self.steps = 0
         self.resets += 1
