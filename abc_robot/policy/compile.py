@@ -67,7 +67,9 @@ def unavailable_reason(rung: str, device: str | torch.device = "cpu") -> str | N
     cuda = _is_cuda(device)
     reasons = []
     if rung == "tensorrt" and importlib.util.find_spec("torch_tensorrt") is None:
-        reasons.append("torch-tensorrt is not installed (optional extra: pip install 'abc_robot[tensorrt]' on a CUDA machine)")
+        reasons.append(
+            "torch-tensorrt is not installed (optional extra: pip install 'abc_robot[tensorrt]' on a CUDA machine)"
+        )
     if rung in ("cudagraphs", "tensorrt"):
         if not torch.cuda.is_available():
             reasons.append(f"needs CUDA; this torch ({torch.__version__}) sees no CUDA device")

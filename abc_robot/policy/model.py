@@ -110,6 +110,7 @@ class DiTFlowModel(nn.Module):
         self.fuse = nn.Sequential(nn.SiLU(), nn.Linear((cfg.cameras + 1) * w, w), nn.SiLU(), nn.Linear(w, w))
         self.time = TimeEmbedding(w)
         self.action_in = nn.Linear(cfg.action_dim, w)
+        self.cond_in = nn.Linear(w, w)  # the observation also enters the tokens, not only the modulation
         self.pos = nn.Parameter(torch.randn(cfg.horizon, w) * 0.02)
         self.blocks = nn.ModuleList([DiTBlock(w, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)])
         self.final = FinalLayer(w, cfg.action_dim)
@@ -123,7 +124,7 @@ class DiTFlowModel(nn.Module):
 
     def velocity(self, x: torch.Tensor, tau: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """x: (B, H, D) noisy actions; tau: (B, H) per-token flow time; c: (B, width) → v (B, H, D)."""
-        h = self.action_in(x) + self.pos
+        h = self.action_in(x) + self.pos + self.cond_in(c).unsqueeze(1)
         cond = c.unsqueeze(1) + self.time(tau)
         for blk in self.blocks:
             h = blk(h, cond)

@@ -1,7 +1,8 @@
 """Train the reference DiT flow policy on the CPU and write a checkpoint in the contract.
 
 Conditional flow matching: for a chunk x₁ (normalized actions), noise ε (correlated
-along the chunk when asked) and τ ~ U(0, 1), the model regresses ``v = x₁ − ε`` at
+along the chunk when asked) and τ ~ 1 − Beta(1.5, 1) (more samples near the noisy end,
+where the observation matters most, as in π0), the model regresses ``v = x₁ − ε`` at
 ``x_τ = τ x₁ + (1 − τ) ε``. Each observation is paired with several (ε, τ) draws so
 the image encoder runs once for several flow samples. With ``prefix_steps > 0`` half
 the samples get k ≤ prefix_steps clean leading actions at τ = 1 and no loss on them
@@ -174,7 +175,8 @@ def train_policy(
         eps = torch.randn(x1.shape, generator=gen)
         if chol is not None:
             eps = chol @ eps
-        tau = torch.rand(x1.shape[0], 1, generator=gen).expand(-1, h)
+        # τ = 1 - Beta(1.5, 1): more weight on the noisy end, where the observation decides (as in π0)
+        tau = (1.0 - torch.distributions.Beta(1.5, 1.0).sample((x1.shape[0], 1))).clamp(0.0, 0.999).expand(-1, h)
         loss_w = torch.ones(x1.shape[0], h)
         if mcfg.prefix_steps > 0:
             n_pre = torch.randint(0, mcfg.prefix_steps + 1, (x1.shape[0], 1), generator=gen)
@@ -194,7 +196,7 @@ def train_policy(
             decay = min(config.ema, (1.0 + step) / (10.0 + step))
             for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
                 pe.lerp_(pm, 1.0 - decay)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % max(1, config.steps // 10) == 0 or step == config.steps - 1:
             log(
                 f"  step {step:5d}  loss {np.mean(losses[-50:]):.4f}  lr {lr:.2e}  {time.perf_counter() - t_start:6.1f} s"

@@ -1,0 +1,129 @@
+"""Training data selection, learning on synthetic episodes, and ``abc-train``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from abc_robot.cli.train import main as train_main
+from abc_robot.cli.train import parse_weights
+from abc_robot.errors import EpisodeError
+from abc_robot.policy.checkpoint import RigSpec, load_checkpoint
+from abc_robot.policy.dataset import ChunkDataset, EpisodeArrays
+from abc_robot.policy.interface import PolicyInput
+from abc_robot.policy.load import load_policy
+from abc_robot.policy.model import DiTConfig
+from abc_robot.policy.synthetic import synthetic_episode
+from abc_robot.policy.training import TrainConfig, noise_covariance_from, norm_stats_from, train_policy
+
+torch.set_num_threads(1)
+CAMS = ("top", "left", "right")
+
+
+def _episode(n: int, sources: list[str], value: float = 0.0) -> EpisodeArrays:
+    return EpisodeArrays(
+        np.full((n, 2), value), np.arange(n, dtype=float)[:, None] * np.ones((1, 2)), None, np.array(sources)
+    )
+
+
+def test_chunks_pad_past_the_episode_end():
+    ds = ChunkDataset([_episode(5, ["demo"] * 5)], horizon=4)
+    np.testing.assert_array_equal(ds.chunk(0, 3)[:, 0], [3, 4, 4, 4])
+
+
+def test_source_filter_and_weights():
+    src = ["operator"] * 4 + ["policy"] * 4 + ["intervention"] * 2
+    ds = ChunkDataset(
+        [_episode(10, src)], horizon=3, sources=["demo", "intervention"], source_weights={"intervention": 2}
+    )
+    assert ds.source_counts == {"demo": 4, "intervention": 2}  # operator steps read as demonstrations
+    assert len(ds) == 6
+    picks = ds.sample(np.random.default_rng(0), 20_000)["actions"][:, 0, 0]
+    frac_intervention = np.isin(picks, [8, 9]).mean()
+    assert frac_intervention == pytest.approx(4 / 8, abs=0.02)  # 2 steps × weight 2 vs 4 steps × 1
+    assert not np.isin(picks, [4, 5, 6, 7]).any()  # policy steps never start a chunk
+    everything = ChunkDataset([_episode(10, src)], horizon=3, sources=None)
+    assert len(everything) == 10
+    with pytest.raises(EpisodeError, match=r"no steps with control source in \['intervention'\]"):
+        ChunkDataset([_episode(4, ["demo"] * 4)], horizon=3, sources=["intervention"])
+
+
+def test_norm_stats_and_noise_covariance():
+    rng = np.random.default_rng(0)
+    eps = [synthetic_episode(rng, steps=40, image_size=16)[0] for _ in range(4)]
+    ds = ChunkDataset(eps, horizon=10)
+    stats = norm_stats_from(ds)
+    np.testing.assert_allclose(stats.state_mean, np.concatenate([e.states for e in eps]).mean(0))
+    cov = noise_covariance_from(ds, stats, shrinkage=0.1)
+    assert cov.shape == (10, 10)
+    np.testing.assert_allclose(np.diag(cov), 1.0)
+    np.linalg.cholesky(cov)  # positive definite
+    assert cov[0, 1] > 0.5  # smooth trajectories: neighbouring actions are correlated
+
+
+def test_policy_learns_to_look(tmp_path):
+    rng = np.random.default_rng(0)
+    eps = [synthetic_episode(rng, steps=40, image_size=32)[0] for _ in range(16)]
+    model = DiTConfig(image_size=32, enc_channels=(16, 32), keypoints=8, width=64, depth=2, heads=2)
+    cfg = TrainConfig(steps=300, batch=32, lr=2e-3, warmup_steps=20, shift_px=0, model=model)
+    result = train_policy(
+        ChunkDataset(eps, 10), tmp_path / "ck", cfg, cameras=CAMS, image_size=(64, 64), log=lambda s: None
+    )
+    assert np.mean(result.losses[-20:]) < 0.3 * np.mean(result.losses[:20])
+    ckpt = load_checkpoint(result.path, RigSpec())
+    assert ckpt.config.info["steps"] == 300
+    pol = load_policy(result.path, RigSpec())
+
+    def obs(state, images):
+        big = np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)  # 32 → 64 px, as the checkpoint says
+        return PolicyInput(state=state, images={c: big[i] for i, c in enumerate(CAMS)})
+
+    right, wrong = [], []
+    for k in range(8):
+        ep, other, t0 = eps[k], eps[k + 8], 12
+        truth = ep.actions[t0 : t0 + 10]
+        for images, errs in ((ep.images[t0], right), (other.images[t0], wrong)):
+            o = obs(ep.states[t0], images)
+            errs.append(np.abs(np.mean([pol.infer(o) for _ in range(2)], axis=0) - truth).mean())
+    # Same state, another goal drawn in the camera: the chunk follows the camera.
+    assert np.mean(right) < 0.8 * np.mean(wrong)
+
+
+def test_abc_train_cli_on_synthetic_episodes(tmp_path, capsys):
+    out = tmp_path / "ckpt"
+    argv = [
+        "--synthetic",
+        "3",
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--image-size",
+        "16",
+        "--correlated-noise",
+        "--out",
+        str(out),
+    ]
+    assert train_main(argv) == 0
+    ckpt = load_checkpoint(out, RigSpec())
+    assert ckpt.noise_cov is not None and ckpt.config.sampler.noise.kind == "correlated"
+    assert ckpt.config.model.params["image_size"] == 16
+    assert ckpt.config.info["sources"] == ["demo", "intervention"]
+    assert json.loads((out / "train_log.json").read_text())["losses"]
+    assert "checkpoint:" in capsys.readouterr().out
+
+
+def test_abc_train_cli_errors(tmp_path, capsys):
+    assert train_main(["--out", str(tmp_path / "x")]) == 2
+    assert "EPISODES_DIR" in capsys.readouterr().err
+    rc = train_main(
+        ["--synthetic", "2", "--steps", "1", "--filter-source", "intervention", "--out", str(tmp_path / "y")]
+    )
+    assert rc == 1
+    assert "no steps with control source" in capsys.readouterr().err
+    assert parse_weights("intervention=2, demo=0.5") == {"intervention": 2.0, "demo": 0.5}
+    with pytest.raises(Exception, match="SOURCE=WEIGHT"):
+        parse_weights("intervention")
