@@ -154,3 +154,15 @@ def test_scripted_demonstrator_succeeds_in_process(task: str) -> None:
     for ok, best in results:
         if ok:
             assert best == 1.0
+
+
+def test_demonstrator_imports_no_physics_engine() -> None:
+    """A scripted leader plays demonstrations without loading MuJoCo (or torch)."""
+    import subprocess
+    import sys
+
+    from .utils import REPO
+
+    code = "import sys, abc_robot.sim.demonstrator; print('mujoco' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
