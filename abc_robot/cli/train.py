@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import replace
+from typing import Any
 
 from abc_robot.errors import AbcRobotError
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.synthetic:
             episodes = synthetic_episodes(args.synthetic, seed=args.seed, image_size=cfg.model.image_size)
-            info = {"data": f"synthetic x{args.synthetic}"}
+            info: dict[str, Any] = {"data": f"synthetic x{args.synthetic}"}
         else:
             print(f"reading episodes from {args.episodes}")
             episodes = load_recorded_episodes(args.episodes, cameras, cfg.model.image_size)
