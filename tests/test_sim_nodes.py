@@ -185,6 +185,8 @@ def test_task_requests_and_heartbeat_status(graph) -> None:
 
 def test_torque_off_makes_the_arm_limp_and_torque_on_holds_it(graph) -> None:
     pub, hb = graph["followers"]["right"], graph["hb"]
+    pub.publish("sim/right/command", JointCommand(q=np.full(7, np.nan)))
+    assert wait_for(lambda: _latest_heartbeat(hb, "sim", 0.5).status["bad_commands"] >= 1, 5.0)
     pub.publish("sim/right/command", JointCommand(q=np.zeros(0), torque=False))
     assert wait_for(lambda: _latest_heartbeat(hb, "sim", 0.5).status["limp"]["right"], 5.0)
     q = np.array([0.0, 1.30, 1.20, -1.47, 0.0, 0.0, 0.0])

@@ -109,6 +109,8 @@ def test_targets_are_clamped_to_joint_limits(world: SimWorld) -> None:
     assert sent[0] == pytest.approx(3.14159) and sent[1] == 0.0 and sent[6] == 1.0
     with pytest.raises(ConfigError, match="7 values"):
         world.set_targets("left", np.zeros(6))
+    with pytest.raises(ConfigError, match="finite"):
+        world.set_targets("left", np.array([0.0, 1.0, 1.0, 0.0, np.nan, 0.0, 0.0]))
     with pytest.raises(ConfigError, match="arms"):
         world.arm_state("middle")
 

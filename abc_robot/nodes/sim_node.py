@@ -118,6 +118,7 @@ class SimNode(Node):
         self.ignore_until_ns = 0
         self.resets = 0
         self.commands = {arm: 0 for arm in _ARMS}
+        self.bad_commands = 0
         self.last_cmd_ns = {arm: 0 for arm in _ARMS}
         self.limp = {arm: False for arm in _ARMS}
         m = self.world.model
@@ -176,10 +177,11 @@ class SimNode(Node):
                 continue
             if not msg.torque:
                 self._set_limp(arm, True)
-            elif len(msg.q) == 7:
+            elif len(msg.q) == 7 and np.all(np.isfinite(msg.q)):
                 self._set_limp(arm, False)
                 self.world.set_targets(arm, np.asarray(msg.q, dtype=np.float64))
             else:
+                self.bad_commands += 1  # wrong length or not finite: never reaches the servos
                 continue
             self.commands[arm] += 1
             self.last_cmd_ns[arm] = msg.stamp_ns
@@ -266,6 +268,7 @@ class SimNode(Node):
             "step_us_p50": round(float(np.percentile(cost_us, 50)), 1),
             "step_us_p99": round(float(np.percentile(cost_us, 99)), 1),
             "commands": dict(self.commands),
+            "bad_commands": self.bad_commands,
             "command_age_ms": {a: round((now - t) / 1e6, 1) if t else None for a, t in self.last_cmd_ns.items()},
             "limp": dict(self.limp),
             "resets": self.resets,

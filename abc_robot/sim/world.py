@@ -161,6 +161,8 @@ class SimWorld:
         q = np.asarray(q7, dtype=np.float64)
         if q.shape != (7,):
             raise ConfigError(f"arm targets need 7 values (6 joints + gripper), got shape {q.shape}", field="q")
+        if not np.all(np.isfinite(q)):
+            raise ConfigError(f"arm targets must be finite, got {q.tolist()}", field="q")
         rng = self.model.actuator_ctrlrange[a.act]
         sent = np.clip(q, rng[:, 0], rng[:, 1])
         self.data.ctrl[a.act] = sent
