@@ -25,7 +25,7 @@ def test_fk_matches_mujoco_in_the_bimanual_scene(world: SimWorld, arm: str) -> N
     rng = np.random.default_rng(11 if arm == "left" else 12)
     for _ in range(50):
         q = model.random_q(rng)
-        world._write_arm_q(arm, np.append(q, rng.uniform(0, 1)))
+        world.set_arm_q(arm, np.append(q, rng.uniform(0, 1)))
         mujoco.mj_kinematics(world.model, world.data)
         T_fk = model.fk(q)
         np.testing.assert_allclose(world.ee_pose(arm), T_fk, atol=1e-6)

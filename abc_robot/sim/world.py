@@ -123,13 +123,17 @@ class SimWorld:
             start[arm] = np.asarray(q, dtype=np.float64)
         mujoco.mj_resetData(self.model, self.data)
         for arm in ARMS:
-            self._write_arm_q(arm, start[arm])
+            self.set_arm_q(arm, start[arm])
             self.set_targets(arm, start[arm])
         self.task.reset(self, np.random.default_rng(self.seed))
         mujoco.mj_forward(self.model, self.data)
         return self.snapshot()
 
-    def _write_arm_q(self, arm: str, q7: np.ndarray) -> None:
+    def set_arm_q(self, arm: str, q7: np.ndarray) -> None:
+        """Teleport ``arm`` to ``q7`` at rest (no physics; servo targets unchanged).
+
+        Call ``mujoco.mj_kinematics`` (or step) before reading poses.
+        """
         a = self._arm(arm)
         q = np.asarray(q7, dtype=np.float64)
         self.data.qpos[a.qpos[:6]] = q[:6]
