@@ -31,11 +31,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from abc_robot.policy.chunking import DelayEstimator, Trajectory, executing_prefix
-from abc_robot.policy.compression import compress_chunk
 from abc_robot.policy.images import resize_with_pad
 from abc_robot.policy.interface import Guidance, Policy, PolicyInput
-from abc_robot.policy.representation import JOINT_REPRESENTATIONS, from_joint_targets, to_joint_targets
+from abc_robot.policy.planner import ChunkPlanner, PlannerConfig
 from abc_robot.policy.rtc import hard_mask, soft_mask
 from abc_robot.runtime.node import Node
 from abc_robot.transport.curve import CurveClient, CurveServer
@@ -147,12 +145,24 @@ class PolicyWorkerNode(Node):
         self.period_ns = self.spec.action.period_ns
         self.horizon = self.spec.action.chunk
         self.cam_topics = {c: f"camera/{cfg.camera_topics.get(c, c)}" for c in self.spec.observation.cameras}
-        self.guidance_mode = cfg.guidance if cfg.guidance in self.policy.guidance_modes else "none"
-        if cfg.guidance != "none" and self.guidance_mode == "none":
-            self.log(f"policy does not support {cfg.guidance!r} guidance; chunks are not tied to the executing one")
-        if self.spec.action.representation not in JOINT_REPRESENTATIONS and self.guidance_mode != "none":
-            self.log(f"guidance needs joint actions; off for {self.spec.action.representation}")
-            self.guidance_mode = "none"
+        planner_cfg = PlannerConfig(
+            cfg.guidance,
+            cfg.beta,
+            cfg.delay_percentile,
+            cfg.link_delay_ms,
+            cfg.compress_in,
+            cfg.compress_out,
+            cfg.gripper_threshold,
+        )
+        self.planner = ChunkPlanner(planner_cfg, self.spec.action, self.policy.guidance_modes)
+        self.guidance_mode = self.planner.mode
+        if cfg.guidance != self.guidance_mode:
+            why = (
+                f"representation {self.spec.action.representation}"
+                if cfg.guidance in self.policy.guidance_modes
+                else "the policy"
+            )
+            self.log(f"{cfg.guidance!r} guidance not supported by {why}; chunks are not tied to the executing one")
         self.warmup_reports = self._warmup()
         self.setup_s = time.perf_counter() - t0
         self.pub = self.publisher(cfg.bind, curve=cfg.curve_server)
@@ -162,15 +172,10 @@ class PolicyWorkerNode(Node):
         self.states: dict[str, tuple[JointState, int]] = {}
         self.frames: dict[str, CameraFrame] = {}
         self.modes: dict[str, str] = {}
-        self.delays = DelayEstimator(50, cfg.delay_percentile)
-        self.executing: Trajectory | None = None
         self.next_due_ns = 0
         self.chunks = 0
         self.skipped: dict[str, int] = {}
         self.infer_ms: list[float] = []
-        self.last_d = 0
-        self.guided = 0
-        self.compressed = 0
         self.ready = True
         self.log(f"ready in {self.setup_s:.1f} s: {self.status_line()}")
 
@@ -181,35 +186,16 @@ class PolicyWorkerNode(Node):
         if keys != list(cfg.arms) and sum(self.spec.observation.state.values()) != 7 * len(cfg.arms):
             raise CheckpointError(f"checkpoint state keys {keys} do not match the arms {list(cfg.arms)}")
 
-    def _guidance_for(self, state: np.ndarray, t_obs_ns: int) -> Guidance | None:
-        if self.guidance_mode == "none" or self.executing is None:
-            return None
-        prefix, n_cov = executing_prefix(self.executing, t_obs_ns, self.period_ns, self.horizon)
-        d = min(self.delays.steps(self.period_ns) + self._link_steps(), n_cov)
-        self.last_d = d
-        if n_cov <= 0:
-            return None
-        a = self.spec.action
-        prefix_model = from_joint_targets(prefix, a.representation, state, a.gripper_dims)
-        weights = (
-            soft_mask(d, self.horizon - n_cov, self.horizon)
-            if self.guidance_mode == "soft"
-            else hard_mask(d, self.horizon)
-        )
-        if not weights.any():
-            return None
-        return Guidance(self.guidance_mode, prefix_model, weights, self.config.beta)  # type: ignore[arg-type]
-
-    def _link_steps(self) -> int:
-        return int(np.ceil(self.config.link_delay_ms * 1e6 / self.period_ns))
-
     def _warmup(self) -> dict[str, Any]:
         """Compile and time every sampler mode this worker will use before serving."""
         h, d = self.spec.action.chunk, self.spec.action.dim
         guidances: list[Guidance | None] = [None]
-        if self.guidance_mode != "none":
-            w = soft_mask(2, self.config.execute_steps, h) if self.guidance_mode == "soft" else hard_mask(2, h)
-            guidances.append(Guidance(self.guidance_mode, np.zeros((h, d)), w, self.config.beta))  # type: ignore[arg-type]
+        if self.guidance_mode == "soft":
+            guidances.append(Guidance("soft", np.zeros((h, d)), soft_mask(2, self.config.execute_steps, h), self.config.beta))
+        elif self.guidance_mode != "none":
+            # A short prefix (a prefix-conditioned model takes it as given) and a long one (inpainted).
+            for n in sorted({1, min(h, self.spec.sampler.prefix_steps + 1)}):
+                guidances.append(Guidance(self.guidance_mode, np.zeros((h, d)), hard_mask(n, h), self.config.beta))  # type: ignore[arg-type]
         warm = getattr(self.policy, "warmup", None)
         if callable(warm):
             reports = warm(guidances, log=self.log)
@@ -234,7 +220,7 @@ class PolicyWorkerNode(Node):
         if obs is None:
             return
         state, images, t_obs_ns, t_seen_ns = obs
-        guidance = self._guidance_for(state, t_obs_ns)
+        guidance = self.planner.guidance(state, t_obs_ns)
         t = time.perf_counter_ns()
         actions = self.policy.infer(PolicyInput(state, images, guidance))
         infer_ms = (time.perf_counter_ns() - t) / 1e6
@@ -249,7 +235,7 @@ class PolicyWorkerNode(Node):
                     self.states[arm] = (msg, now_ns)
                 elif isinstance(msg, JointCommand) and topic.endswith("/command"):
                     if msg.mode != "POLICY":
-                        self.executing = None  # control is not the policy's: the next chunk starts afresh
+                        self.planner.reset()  # control is not the policy's: the next chunk starts afresh
                     self.modes[arm] = msg.mode
         if self.cam_sub is not None:
             for topic, msg in self.cam_sub.poll().items():
@@ -299,18 +285,9 @@ class PolicyWorkerNode(Node):
         infer_ms: float,
     ) -> None:
         cfg: PolicyWorkerConfig = self.config
-        a = self.spec.action
-        targets = to_joint_targets(actions, a.representation, state, a.gripper_dims)
-        if cfg.compress_in and cfg.compress_out:
-            start = guidance.d if guidance is not None else 0
-            targets, did = compress_chunk(
-                targets, start, cfg.compress_in, cfg.compress_out, a.gripper_dims, cfg.gripper_threshold
-            )
-            self.compressed += int(did)
-        t_ns = t_obs_ns + self.period_ns * np.arange(targets.shape[0], dtype=np.int64)
-        rep = "joint_abs" if a.representation in JOINT_REPRESENTATIONS else a.representation
+        targets, t_ns, rep = self.planner.finish(actions, state, t_obs_ns, guidance)
         msg = ActionChunk(
-            actions=np.ascontiguousarray(targets),
+            actions=targets,
             t_ns=t_ns,
             obs_stamp_ns=t_obs_ns,
             representation=rep,
@@ -321,10 +298,8 @@ class PolicyWorkerNode(Node):
         sent_ns = time.monotonic_ns()
         # Delay as the robot will see it: on one host the stamps share our clock; across
         # hosts only our own part is measurable and the link's transit is configured.
-        self.delays.add(sent_ns - (t_obs_ns if cfg.shared_clock else t_seen_ns))
-        self.executing = Trajectory(targets, t_ns) if rep == "joint_abs" else None
+        self.planner.record_delay(sent_ns - (t_obs_ns if cfg.shared_clock else t_seen_ns))
         self.chunks += 1
-        self.guided += int(guidance is not None)
         self.infer_ms.append(infer_ms)
         del self.infer_ms[:-200]
 
@@ -333,7 +308,7 @@ class PolicyWorkerNode(Node):
         if not getattr(self, "ready", False):
             return {"ready": False}
         inf = np.asarray(self.infer_ms) if self.infer_ms else None
-        d_ns = self.delays.delay_ns()
+        d_ns = self.planner.delays.delay_ns()
         return {
             "ready": True,
             "rung": getattr(self.policy, "rung", "external"),
@@ -341,13 +316,13 @@ class PolicyWorkerNode(Node):
             "warmup_ms": self.warmup_reports,
             "setup_s": round(self.setup_s, 1),
             "chunks": self.chunks,
-            "guided": self.guided,
+            "guided": self.planner.guided,
             "guidance": self.guidance_mode,
-            "compressed": self.compressed,
+            "compressed": self.planner.compressed,
             "infer_ms_p50": None if inf is None else round(float(np.median(inf)), 2),
             "infer_ms_p90": None if inf is None else round(float(np.percentile(inf, 90)), 2),
             "delay_ms": None if d_ns is None else round(d_ns / 1e6 + self.config.link_delay_ms, 2),
-            "d_steps": self.last_d,
+            "d_steps": self.planner.last_d,
             "skipped": dict(self.skipped),
             "modes": dict(self.modes),
         }
