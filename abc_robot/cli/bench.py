@@ -1,6 +1,6 @@
 """``abc-bench SUITE [--json] [--quick]``: benchmark tables with ratios to baselines.
 
-Suites: transport, ik, teleop, leader, recording, policy (``abc-bench all`` runs each).
+Suites: transport, ik, teleop, leader, recording, policy, sim (``abc-bench all`` runs each).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ SUITES = {
     "leader": "abc_robot.bench.leader",
     "recording": "abc_robot.bench.recording",
     "policy": "abc_robot.bench.policy",
+    "sim": "abc_robot.bench.sim",
 }
 
 
