@@ -11,6 +11,7 @@ A launch file (``launch/*.yaml``)::
         role: follower            # source | sink | follower | world: the stop order
         on_failure: stop          # restart | stop | ignore
         max_restarts: 3
+        rt_priority: 0            # SCHED_FIFO priority for control-path nodes (0: normal)
         params: {...}             # the node's Config fields
 
 Nodes start in file order. On an ordered stop every node is first told HOLD, then
@@ -44,6 +45,7 @@ class NodeSpec:
     role: Literal["source", "sink", "follower", "world"] = "source"
     on_failure: Literal["restart", "stop", "ignore"] = "stop"
     max_restarts: int = 3  # restarts allowed before the policy becomes 'stop'
+    rt_priority: int = 0  # SCHED_FIFO priority 1-99 for control-path nodes; 0 = normal scheduling
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -51,6 +53,8 @@ class NodeSpec:
             raise ValueError(f"node name {self.name!r} must be non-empty without '/' or spaces")
         if self.max_restarts < 0:
             raise ValueError("max_restarts must be >= 0")
+        if not 0 <= self.rt_priority <= 99:
+            raise ValueError(f"rt_priority must be in 0..99, got {self.rt_priority}")
 
 
 @dataclass(frozen=True)

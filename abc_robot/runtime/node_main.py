@@ -15,7 +15,29 @@ import sys
 from abc_robot.errors import ConfigError
 from abc_robot.runtime.node import EXIT_CONFIG
 
-__all__ = ["main", "build_node"]
+__all__ = ["main", "build_node", "set_realtime"]
+
+
+def set_realtime(priority: int) -> bool:
+    """Run this process under SCHED_FIFO at ``priority``; warn (once) and go on if refused.
+
+    Control-path nodes (followers, leader readers) then preempt rendering, encoding
+    and inference on a busy machine. It needs root or ``CAP_SYS_NICE`` (or an
+    ``rtprio`` limit in /etc/security/limits.conf for the operator's user).
+    """
+    import os
+
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return True
+    except (PermissionError, OSError, AttributeError) as exc:
+        print(
+            f"warning: real-time priority {priority} refused ({exc}); running with normal scheduling. "
+            "Allow it with: echo '@robot - rtprio 95' | sudo tee -a /etc/security/limits.conf (then log in again)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return False
 
 
 def build_node(kind: str, name: str, params: dict, where: str = "") -> object:
@@ -37,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", default="{}", help="node params as JSON")
     ap.add_argument("--where", default="", help="'FILE: nodes.NAME' for error messages")
     ap.add_argument("--duration", type=float, default=None)
+    ap.add_argument("--rt-priority", type=int, default=0, help="SCHED_FIFO priority (0: normal scheduling)")
     args = ap.parse_args(argv)
+    if args.rt_priority:
+        set_realtime(args.rt_priority)
     try:
         node = build_node(args.kind, args.name, json.loads(args.params), args.where)
     except ConfigError as exc:

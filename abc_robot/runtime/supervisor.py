@@ -140,6 +140,8 @@ class Supervisor:
             json.dumps(spec.params),
             "--where",
             where,
+            "--rt-priority",
+            str(spec.rt_priority),
         ]
         np_.proc = subprocess.Popen(
             cmd,
