@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from abc_robot.errors import TransportError
 from abc_robot.transport.bus import Publisher, Requester
@@ -95,7 +96,7 @@ class EpisodeDirector:
         return not self._stop.wait(s)
 
     # ---- lifecycle -----------------------------------------------------------------
-    def start(self, episodes: Callable[["EpisodeDirector"], None]) -> None:
+    def start(self, episodes: Callable[[EpisodeDirector], None]) -> None:
         """Run ``episodes(self)`` in a thread once the graph is ready."""
 
         def body() -> None:

@@ -23,7 +23,7 @@ import sys
 import termios
 import threading
 import tty
-from typing import Callable
+from collections.abc import Callable
 
 from abc_robot.transport.bus import Publisher
 from abc_robot.transport.messages import Event, ModeCommand

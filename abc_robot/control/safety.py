@@ -10,8 +10,8 @@ holds its previous command and the reason is reported. The follower's watchdog
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -78,7 +78,7 @@ class ArmBackend(abc.ABC):
         """True between a successful connect() and close()."""
         return False
 
-    def __enter__(self) -> "ArmBackend":
+    def __enter__(self) -> ArmBackend:
         self.connect()
         return self
 

@@ -7,8 +7,9 @@ dataclass, errors naming the launch file and field) and the follower's context.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from abc_robot.devices.backend import ArmBackend
 from abc_robot.errors import ConfigError

@@ -126,8 +126,7 @@ class FollowerNode(Node):
     # ---- lifecycle -------------------------------------------------------------------
     def setup(self) -> None:
         from abc_robot.kinematics.ik import IKSolver
-        from abc_robot.kinematics.model import ArmModel
-        from abc_robot.kinematics.model import URDF_DIR
+        from abc_robot.kinematics.model import URDF_DIR, ArmModel
 
         cfg: FollowerConfig = self.config
         self.arm_name = cfg.arm
@@ -190,7 +189,7 @@ class FollowerNode(Node):
     def _make_collision(self, cfg: FollowerConfig, other: str) -> Any:
         try:
             from abc_robot.kinematics.collision import PairCollision
-            from abc_robot.kinematics.model import ArmModel, URDF_DIR
+            from abc_robot.kinematics.model import URDF_DIR, ArmModel
             from abc_robot.sim.layout import BimanualLayout
         except ImportError as exc:  # the pair checker is optional on single-arm rigs
             self.log(f"arm-arm collision check unavailable: {exc}")

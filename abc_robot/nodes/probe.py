@@ -6,7 +6,6 @@ Used by the runtime tests and by ``launch/probe.yaml`` (the smallest graph that 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 

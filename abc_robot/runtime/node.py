@@ -29,7 +29,8 @@ import signal
 import sys
 import time
 import traceback
-from typing import Any, ClassVar, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
 import zmq
 

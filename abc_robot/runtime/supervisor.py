@@ -22,17 +22,18 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import zmq
 
+from abc_robot.errors import CodecError
 from abc_robot.runtime.launch import STOP_ORDER, LaunchGraph, NodeSpec
 from abc_robot.runtime.node import EXIT_CONFIG, SUPERVISOR_CMD_ENV, SUPERVISOR_ENV
 from abc_robot.transport.bus import Publisher, context
 from abc_robot.transport.codec import decode
-from abc_robot.errors import CodecError
 from abc_robot.transport.messages import Heartbeat, ModeCommand
 
 __all__ = ["Supervisor", "NodeProcess", "SupervisorEvent"]
@@ -255,7 +256,7 @@ class Supervisor:
         if self._cmd_pub is not None:
             self._cmd_pub.publish("supervisor/mode", ModeCommand(mode=mode, arm=arm, reason=reason))
 
-    def run(self, duration_s: float | None = None, on_tick: Callable[["Supervisor"], None] | None = None, tick_s: float = 0.05) -> int:
+    def run(self, duration_s: float | None = None, on_tick: Callable[[Supervisor], None] | None = None, tick_s: float = 0.05) -> int:
         """Start (if needed), supervise until a stop is requested, then stop in order.
 
         Returns:

@@ -17,8 +17,9 @@ A frame that does not decode is counted in ``dropped`` (and the last error kept 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import zmq
 

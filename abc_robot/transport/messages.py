@@ -41,7 +41,7 @@ __all__ = [
 #: Follower modes; see :mod:`abc_robot.nodes.follower`.
 MODES = ("TELEOP", "POLICY", "INTERVENE", "HOLD", "ESTOP")
 
-_REGISTRY: dict[str, type["Message"]] = {}
+_REGISTRY: dict[str, type[Message]] = {}
 
 
 @dataclass(kw_only=True)
