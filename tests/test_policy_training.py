@@ -12,10 +12,12 @@ from abc_robot.cli.train import main as train_main
 from abc_robot.cli.train import parse_weights
 from abc_robot.errors import EpisodeError
 from abc_robot.policy.checkpoint import RigSpec, load_checkpoint
+from abc_robot.policy.chunking import ChunkExecutor, ExecutorConfig
 from abc_robot.policy.dataset import ChunkDataset, EpisodeArrays
 from abc_robot.policy.interface import PolicyInput
 from abc_robot.policy.load import load_policy
 from abc_robot.policy.model import DiTConfig
+from abc_robot.policy.planner import ChunkPlanner, PlannerConfig
 from abc_robot.policy.synthetic import synthetic_episode
 from abc_robot.policy.training import TrainConfig, noise_covariance_from, norm_stats_from, train_policy
 
@@ -64,32 +66,93 @@ def test_norm_stats_and_noise_covariance():
     assert cov[0, 1] > 0.5  # smooth trajectories: neighbouring actions are correlated
 
 
-def test_policy_learns_to_look(tmp_path):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small policy trained on 16 synthetic episodes (chunk 10), and the episodes."""
     rng = np.random.default_rng(0)
     eps = [synthetic_episode(rng, steps=40, image_size=32)[0] for _ in range(16)]
     model = DiTConfig(image_size=32, enc_channels=(16, 32), keypoints=8, width=64, depth=2, heads=2)
     cfg = TrainConfig(steps=300, batch=32, lr=2e-3, warmup_steps=20, shift_px=0, model=model)
-    result = train_policy(
-        ChunkDataset(eps, 10), tmp_path / "ck", cfg, cameras=CAMS, image_size=(64, 64), log=lambda s: None
-    )
+    out = tmp_path_factory.mktemp("trained") / "ck"
+    result = train_policy(ChunkDataset(eps, 10), out, cfg, cameras=CAMS, image_size=(64, 64), log=lambda s: None)
+    return result, eps
+
+
+def _obs(state, images, guidance=None):
+    big = np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)  # 32 → 64 px, as the checkpoint says
+    return PolicyInput(state=state, images={c: big[i] for i, c in enumerate(CAMS)}, guidance=guidance)
+
+
+def test_policy_learns_to_look(trained):
+    result, eps = trained
     assert np.mean(result.losses[-20:]) < 0.3 * np.mean(result.losses[:20])
     ckpt = load_checkpoint(result.path, RigSpec())
     assert ckpt.config.info["steps"] == 300
     pol = load_policy(result.path, RigSpec())
-
-    def obs(state, images):
-        big = np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)  # 32 → 64 px, as the checkpoint says
-        return PolicyInput(state=state, images={c: big[i] for i, c in enumerate(CAMS)})
-
     right, wrong = [], []
     for k in range(8):
         ep, other, t0 = eps[k], eps[k + 8], 12
         truth = ep.actions[t0 : t0 + 10]
         for images, errs in ((ep.images[t0], right), (other.images[t0], wrong)):
-            o = obs(ep.states[t0], images)
+            o = _obs(ep.states[t0], images)
             errs.append(np.abs(np.mean([pol.infer(o) for _ in range(2)], axis=0) - truth).mean())
     # Same state, another goal drawn in the camera: the chunk follows the camera.
     assert np.mean(right) < 0.8 * np.mean(wrong)
+
+
+def _rollout(pol, ep, guidance: str, follower_hz: float = 100.0, execute_steps: int = 4, delay_steps: int = 2):
+    """Closed loop in virtual time: a follower that tracks perfectly, executing chunks
+    that arrive ``delay_steps`` action periods after their observation.
+
+    Returns joint speeds [rad/s] at the ticks where a new chunk took over and at all
+    other ticks (grippers excluded), from the first chunk on.
+    """
+    spec = pol.checkpoint.config.action
+    planner = ChunkPlanner(PlannerConfig(guidance=guidance), spec, pol.guidance_modes)
+    ex = ChunkExecutor(ExecutorConfig(method="replace"))
+    period, tick = spec.period_ns, int(1e9 / follower_hz)
+    q, pending, next_obs, qs, switches = ep.states[0].copy(), [], 0, [], []
+    pol.reset()
+    for k in range(int(1.5 * follower_hz)):
+        now = 10**9 + k * tick
+        for item in [p for p in pending if p[0] <= now]:
+            ex.add(item[1], item[2], item[3], arrival_ns=item[0])
+            pending.remove(item)
+            switches.append(k)
+        if now >= next_obs:
+            g = planner.guidance(q, now)
+            targets, t_ns, _ = planner.finish(pol.infer(_obs(q, ep.images[0], g)), q, now, g)
+            arrival = now + delay_steps * period
+            planner.record_delay(arrival - now)
+            pending.append((arrival, targets, t_ns, now))
+            next_obs = now + execute_steps * period
+        cmd = ex.sample(now)
+        q = q if cmd is None else cmd
+        qs.append(q.copy())
+    joints = [i for i in range(14) if i not in spec.gripper_dims]
+    first = switches[0]
+    speed = np.abs(np.diff(np.asarray(qs)[first:, joints], axis=0)).max(axis=1) * follower_hz
+    at_switch = np.zeros(len(speed), bool)
+    at_switch[np.asarray(switches[1:]) - first - 1] = True
+    return speed[at_switch], speed[~at_switch]
+
+
+def test_real_time_chunking_removes_the_velocity_spike_at_chunk_switches(trained):
+    result, eps = trained
+    pol = load_policy(result.path)
+    replace_sw, replace_in, soft_sw, hard_sw = [], [], [], []
+    for ep in eps[:3]:
+        sw, inside = _rollout(pol, ep, "none")
+        replace_sw.append(sw.max())
+        replace_in.append(inside.max())
+        soft_sw.append(_rollout(pol, ep, "soft")[0].max())
+        hard_sw.append(_rollout(pol, ep, "hard")[0].max())
+    # Plain replacement jumps at every switch, far beyond the policy's own motion.
+    assert min(replace_sw) > 2.0 * max(replace_in)
+    # The stated bound: with RTC (hard prefix) the switch is no faster than the motion the
+    # policy commands inside its chunks; soft guidance at least halves the spike.
+    assert max(hard_sw) <= min(replace_in)
+    assert max(np.asarray(soft_sw) / np.asarray(replace_sw)) < 0.6
 
 
 def test_abc_train_cli_on_synthetic_episodes(tmp_path, capsys):

@@ -41,7 +41,8 @@ Layout::
     }
 
 Representations (per arm, left then right): ``joint_abs`` 6 joints [rad] + gripper;
-``joint_delta`` the same minus the state at the chunk's observation; ``eef_abs`` the
+``joint_delta`` the same minus the state at the chunk's observation (grippers stay
+absolute); ``eef_abs`` the
 end-effector pose in the arm's base frame as xyz [m] + the first two columns of R (6)
 + gripper (10 per arm); ``eef_rel`` the same layout for T₀⁻¹·Tτ, T₀ being the pose at
 the observation.

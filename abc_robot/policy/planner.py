@@ -2,8 +2,9 @@
 
 The executing trajectory is the chunk published last (followers run chunks as they
 are, ``replace``), so the planner keeps it and, for a new observation, evaluates it at
-the new chunk's target times. d is a high percentile of recent delays from observation
-stamp to publication (plus a configured link transit); the overlap ``H - s`` is what
+the new chunk's target times. d covers a high percentile of recent delays from
+observation stamp to publication (plus a configured link transit), rounded up to whole
+action periods, plus the action the chunk arrives into; the overlap ``H - s`` is what
 the executing chunk still covers. From these it builds the :class:`Guidance` for the
 sampler, and after inference turns the model's actions into published joint targets
 (representation, optional compression after the committed prefix).
@@ -76,9 +77,12 @@ class ChunkPlanner:
         self.executing = None
 
     def d_steps(self) -> int:
+        """Leading actions to tie: every action due before the expected arrival, and the
+        first one after it, so both actions around the switch instant are the executing
+        chunk's (the follower switches chunks at arrival, between two action times)."""
         link_ns = self.config.link_delay_ms * 1e6
         d = self.delays.delay_ns()
-        return 0 if d is None else int(np.ceil((d + link_ns) / self.period_ns))
+        return 0 if d is None else int(np.ceil((d + link_ns) / self.period_ns)) + 1
 
     def guidance(self, state: np.ndarray, t_obs_ns: int) -> Guidance | None:
         """The guidance for a chunk computed from an observation at ``t_obs_ns``, or None."""
