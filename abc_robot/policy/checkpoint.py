@@ -42,10 +42,9 @@ Layout::
 
 Representations (per arm, left then right): ``joint_abs`` 6 joints [rad] + gripper;
 ``joint_delta`` the same minus the state at the chunk's observation (grippers stay
-absolute); ``eef_abs`` the
-end-effector pose in the arm's base frame as xyz [m] + the first two columns of R (6)
-+ gripper (10 per arm); ``eef_rel`` the same layout for T₀⁻¹·Tτ, T₀ being the pose at
-the observation.
+absolute); ``eef_abs`` the end-effector pose in the arm's base frame as xyz [m] + the
+first two columns of R (6) + gripper (10 per arm); ``eef_rel`` the same layout for
+T₀⁻¹·Tτ, T₀ being the pose at the observation.
 
 A model from another codebase plugs in with ``entry_point``: ``factory(checkpoint,
 device)`` receives the :class:`Checkpoint` and a torch device string and returns an
