@@ -232,3 +232,28 @@ def test_camera_names_can_be_mapped(ckpt, run_dir):
     finally:
         node._close_sockets()
     rig.close()
+
+
+def test_a_policy_from_another_codebase_is_served(tmp_path, run_dir):
+    from abc_robot.policy.checkpoint import CheckpointConfig, ModelSpec, ObservationSpec, save_checkpoint_files
+
+    from .test_policy_checkpoint import _stats
+
+    spec = CheckpointConfig(
+        model=ModelSpec(architecture=None, entry_point="tests.test_policy_checkpoint:echo_factory", weights=None),
+        observation=ObservationSpec(image_size=(48, 48)),
+    )
+    path = save_checkpoint_files(tmp_path / "foreign", spec, _stats())
+    rig = Rig(run_dir)
+    bind = f"ipc://{run_dir}/policy"
+    node = PolicyWorkerNode("policy", _config(path, rig, bind, execute_steps=3))
+    th = _start(node, 30.0)
+    _wait_ready(node)
+    assert "external" in node.status()["warmup_ms"] and node.status()["guidance"] == "none"
+    sub = LatestSubscriber(bind, ["policy/chunk"])
+    (chunks,) = _collect(rig, [sub], 1.0)
+    node.request_stop()
+    th.join(10)
+    assert chunks and np.allclose(chunks[-1].actions[:, :7], np.linspace(0, 0.6, 7))  # the echo of the state
+    sub.close()
+    rig.close()

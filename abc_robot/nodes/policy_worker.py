@@ -129,7 +129,7 @@ class PolicyWorkerNode(Node):
     def setup(self) -> None:
         import torch
 
-        from abc_robot.policy.checkpoint import RigSpec
+        from abc_robot.policy.checkpoint import RigSpec, load_checkpoint
         from abc_robot.policy.load import load_policy
 
         cfg: PolicyWorkerConfig = self.config
@@ -139,8 +139,8 @@ class PolicyWorkerNode(Node):
         offered = tuple(cfg.rig_cameras) + tuple(k for k, v in cfg.camera_topics.items() if v in cfg.rig_cameras)
         rig = RigSpec(cameras=offered, state_dim=7 * len(cfg.arms), action_dim=7 * len(cfg.arms))
         t0 = time.perf_counter()
+        self.spec = load_checkpoint(cfg.checkpoint, rig).config  # refuses a mismatch before anything heavy
         self.policy: Policy = load_policy(cfg.checkpoint, rig, cfg.device, cfg.compile, cfg.seed)
-        self.spec = self.policy.checkpoint.config  # type: ignore[attr-defined]
         self._check_spec(cfg)
         self.period_ns = self.spec.action.period_ns
         self.horizon = self.spec.action.chunk
@@ -191,7 +191,9 @@ class PolicyWorkerNode(Node):
         h, d = self.spec.action.chunk, self.spec.action.dim
         guidances: list[Guidance | None] = [None]
         if self.guidance_mode == "soft":
-            guidances.append(Guidance("soft", np.zeros((h, d)), soft_mask(2, self.config.execute_steps, h), self.config.beta))
+            guidances.append(
+                Guidance("soft", np.zeros((h, d)), soft_mask(2, self.config.execute_steps, h), self.config.beta)
+            )
         elif self.guidance_mode != "none":
             # A short prefix (a prefix-conditioned model takes it as given) and a long one (inpainted).
             for n in sorted({1, min(h, self.spec.sampler.prefix_steps + 1)}):

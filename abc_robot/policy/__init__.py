@@ -21,6 +21,7 @@ from abc_robot.policy.checkpoint import (
 )
 from abc_robot.policy.chunking import ChunkExecutor, DelayEstimator, ExecutorConfig, Trajectory, executing_prefix
 from abc_robot.policy.interface import Guidance, Policy, PolicyInput
+from abc_robot.policy.planner import ChunkPlanner, PlannerConfig
 
 _LAZY = {
     "load_policy": "abc_robot.policy.load",
@@ -45,6 +46,8 @@ __all__ = [
     "Guidance",
     "Policy",
     "PolicyInput",
+    "ChunkPlanner",
+    "PlannerConfig",
     *_LAZY,
 ]
 
