@@ -102,7 +102,7 @@ class ChunkDataset:
                     continue
                 idx.append((e, t))
                 w.append(weights.get(src, 1.0))
-                counts[src] = counts.get(src, 0) + 1
+                counts[str(src)] = counts.get(str(src), 0) + 1
         if not idx:
             have = sorted({s for ep in self.episodes for s in ep.sources})  # type: ignore[union-attr]
             raise EpisodeError(f"no steps with control source in {sorted(keep or [])} (the episodes have {have})")
