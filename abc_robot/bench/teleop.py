@@ -24,9 +24,9 @@ LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "teleop_sim.yaml"
 def run_graph(duration_s: float, overrides: dict | None = None, realtime: bool = True) -> dict:
     """Run the sim teleop graph for ``duration_s``; return the teleop summary.
 
-    ``realtime=False`` runs every node with normal scheduling (the launch file's
-    ``rt_priority`` ignored): the baseline that shows what SCHED_FIFO buys on a busy
-    machine.
+    ``realtime=False`` runs every node at the default niceness (the launch file's
+    ``nice`` values ignored): the baseline that shows what the priorities buy on a
+    busy machine.
     """
     import dataclasses
 
@@ -37,7 +37,7 @@ def run_graph(duration_s: float, overrides: dict | None = None, realtime: bool =
     os.environ.setdefault("MUJOCO_GL", "egl")
     graph = load_launch(LAUNCH, overrides)
     if not realtime:
-        graph = dataclasses.replace(graph, nodes=[dataclasses.replace(n, rt_priority=0) for n in graph.nodes])
+        graph = dataclasses.replace(graph, nodes=[dataclasses.replace(n, rt_priority=0, nice=0) for n in graph.nodes])
     sup = Supervisor(graph, log=io.StringIO())
     code = sup.run(duration_s)
     summary = teleop_summary(sup.statuses())
@@ -70,7 +70,7 @@ def run(quick: bool = False) -> list[Row]:
 
 
 NOTE = (
-    "teleop: the launch file's real-time priorities (SCHED_FIFO for followers, leader, sim); "
-    "normal_sched: the same graph with normal scheduling, same run. Latency = leader sample stamp "
+    "teleop: the launch file's priorities (followers and leader nice -10, sim -5, cameras +5); "
+    "normal_sched: the same graph with every node at nice 0, same run. Latency = leader sample stamp "
     "-> follower command issued; tracking = MuJoCo end effector vs leader target."
 )

@@ -279,6 +279,11 @@ class FollowerNode(Node):
     def step(self, now_ns: int) -> None:
         cfg: FollowerConfig = self.config
         self._poll_console()
+        # Drain the inputs first, whatever happens next: this loop wakes on the leader
+        # socket, and an undrained socket would wake it again at once.
+        leader = self._poll_leader(now_ns)
+        if self.other_sub is not None:
+            self.other_sub.poll()
         sample = self.backend.read_state()
         if sample is None:
             self.hold_reason = f"backend: {self.backend.fault or 'no data'}"
@@ -291,9 +296,6 @@ class FollowerNode(Node):
             self.safety.reset(self.q_cmd)
             self.last_cmd_ns = 0
             self.engaging = True
-        if self.other_sub is not None:
-            self.other_sub.poll()
-        leader = self._poll_leader(now_ns)
         q_des, source, ref_stamp = self._desired(now_ns, leader)
         # dt between the instants commands are issued: that is what the arm sees.
         t_cmd = time.monotonic_ns()

@@ -11,7 +11,8 @@ A launch file (``launch/*.yaml``)::
         role: follower            # source | sink | follower | world: the stop order
         on_failure: stop          # restart | stop | ignore
         max_restarts: 3
-        rt_priority: 0            # SCHED_FIFO priority for control-path nodes (0: normal)
+        nice: 0                   # -20..19: followers/leaders negative, cameras/recorder/policy positive
+        rt_priority: 0            # SCHED_FIFO priority (expert option; 0: normal scheduling)
         params: {...}             # the node's Config fields
 
 Nodes start in file order. On an ordered stop every node is first told HOLD, then
@@ -45,7 +46,8 @@ class NodeSpec:
     role: Literal["source", "sink", "follower", "world"] = "source"
     on_failure: Literal["restart", "stop", "ignore"] = "stop"
     max_restarts: int = 3  # restarts allowed before the policy becomes 'stop'
-    rt_priority: int = 0  # SCHED_FIFO priority 1-99 for control-path nodes; 0 = normal scheduling
+    nice: int = 0  # scheduling niceness -20..19: negative for control-path nodes, positive for heavy ones
+    rt_priority: int = 0  # SCHED_FIFO priority 1-99 (expert option, see README); 0 = normal scheduling
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -53,6 +55,8 @@ class NodeSpec:
             raise ValueError(f"node name {self.name!r} must be non-empty without '/' or spaces")
         if self.max_restarts < 0:
             raise ValueError("max_restarts must be >= 0")
+        if not -20 <= self.nice <= 19:
+            raise ValueError(f"nice must be in -20..19, got {self.nice}")
         if not 0 <= self.rt_priority <= 99:
             raise ValueError(f"rt_priority must be in 0..99, got {self.rt_priority}")
 

@@ -35,6 +35,10 @@ class RateLoop:
         self._last_tick_ns: int | None = None
         self._poller: Any = None
         self.wakeups = 0
+        # A node that does not drain its wake socket would spin; past this many
+        # wake-ups in one period the loop just sleeps to the next tick.
+        self.max_wakes_per_period = 8
+        self._wakes_this_period = 0
 
     def wake_on(self, sock: Any) -> None:
         """Also return from :meth:`sleep` as soon as ``sock`` (a zmq socket) is readable.
@@ -62,11 +66,12 @@ class RateLoop:
             return self.start()
         now = time.monotonic_ns()
         delay = self._next_ns - now
-        if delay > 0 and self._poller is not None:
+        if delay > 0 and self._poller is not None and self._wakes_this_period < self.max_wakes_per_period:
             if self._poller.poll(delay / 1e6):
                 now = time.monotonic_ns()
                 if now < self._next_ns:
                     self.wakeups += 1
+                    self._wakes_this_period += 1
                     return now
             delay = self._next_ns - time.monotonic_ns()
             if delay > 0:
@@ -81,6 +86,7 @@ class RateLoop:
             # Late: skip the missed ticks, restart the schedule from now.
             self.overruns += 1
             self._next_ns = now + self.period_ns
+        self._wakes_this_period = 0
         if self._last_tick_ns is not None:
             self._periods[self.count % len(self._periods)] = now - self._last_tick_ns
         self._last_tick_ns = now

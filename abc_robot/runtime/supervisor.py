@@ -39,6 +39,23 @@ from abc_robot.transport.messages import Heartbeat, ModeCommand
 __all__ = ["Supervisor", "NodeProcess", "SupervisorEvent"]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM if the supervisor dies (Linux).
+
+    Nodes run in their own session (so a terminal's Ctrl-C reaches only the
+    supervisor), which also means nothing would stop them if the supervisor were
+    killed; with PR_SET_PDEATHSIG they take the same ordered teardown (torque off)
+    as on a normal stop instead of running on orphaned.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except OSError:
+        pass
+
+
 @dataclass
 class SupervisorEvent:
     """Something the supervisor noticed or did (kept for summaries and tests)."""
@@ -143,6 +160,8 @@ class Supervisor:
             where,
             "--rt-priority",
             str(spec.rt_priority),
+            "--nice",
+            str(spec.nice),
         ]
         np_.proc = subprocess.Popen(
             cmd,
@@ -151,6 +170,7 @@ class Supervisor:
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
             text=True,
             bufsize=1,
         )
