@@ -138,3 +138,15 @@ def test_launch_file_errors_name_the_field(tmp_path):
     p = _write(tmp_path, [{"name": "x", "kind": "probe", "on_failure": "explode"}])
     with pytest.raises(ConfigError, match=r"nodes\[0\].on_failure: must be one of"):
         load_launch(p)
+
+
+def test_nodes_take_their_teardown_when_the_supervisor_is_killed(tmp_path):
+    marks = tmp_path / "teardown.txt"
+    p = _write(tmp_path, [_probe("a", teardown_file=str(marks)), _probe("b", role="follower", teardown_file=str(marks))])
+    env = dict(os.environ, PYTHONPATH=str(REPO), ABC_RUN_DIR=str(tmp_path / "r"))
+    proc = subprocess.Popen([sys.executable, "-m", "abc_robot.cli.launch", str(p)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(6)
+    proc.send_signal(signal.SIGKILL)  # no ordered stop possible
+    proc.wait(10)
+    assert wait_for(lambda: marks.exists() and len(marks.read_text().splitlines()) == 2, 10)
+    assert sorted(ln.split()[0] for ln in marks.read_text().splitlines()) == ["a", "b"]
