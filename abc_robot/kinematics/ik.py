@@ -1,0 +1,226 @@
+"""Inverse kinematics for one arm: damped least squares, warm-started, limit-safe.
+
+The solver is a projected Levenberg–Marquardt iteration on the end-effector pose
+error, written for the teleoperation hot path (one solve per arm per control tick):
+
+* error ``e = [p_target − p, log3(R_target Rᵀ)]`` in the base frame's axes, matching
+  the LOCAL_WORLD_ALIGNED frame Jacobian ``J`` (rotation rows weighted by
+  ``rot_weight_m``);
+* step ``dq = Jᵀ (J Jᵀ + λ I)⁻¹ e`` with adaptive damping
+  ``λ = damping + error_damping_gain · ½‖e‖²`` (large errors, e.g. unreachable
+  targets, take short, stable steps; small errors converge quadratically) plus a
+  ramp ``singular_damping · (1 − (m/m₀)²)`` when the manipulability
+  ``m = √det(J Jᵀ)`` falls below ``m₀ = manipulability_threshold``;
+* every iterate is clamped into the joint limits (minus a margin) and into an
+  optional per-call box ``|q − q_init| ≤ max_step_rad``; each iteration's step is
+  capped at ``max_iter_step_rad``;
+* optional posture task in the null space of the pose task:
+  ``dq += (I − Jᵀ (J Jᵀ + λI)⁻¹ J) · posture_gain · (q_posture − q)``;
+* the best iterate (smallest weighted error) is returned, so an unreachable target
+  yields the closest reachable pose found from the warm start, not a jump.
+
+Per iteration it makes one pinocchio call (``computeFrameJacobian``, which also
+updates the frame placement), one ``log3`` and one 6×6 LAPACK Cholesky solve
+(``dposv``) on preallocated arrays; the pinocchio ``Data`` belongs to the solver.
+An ``IKSolver`` is therefore not thread-safe: use one per thread.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pinocchio as pin
+from scipy.linalg.lapack import dposv
+
+from abc_robot.errors import KinematicsError
+from abc_robot.kinematics.model import ArmModel
+
+__all__ = ["IKConfig", "IKResult", "IKSolver"]
+
+_LWA = pin.LOCAL_WORLD_ALIGNED
+
+
+@dataclass(frozen=True)
+class IKConfig:
+    """Settings of :class:`IKSolver` (defaults suit the YAM arm at teleop rates)."""
+
+    max_iters: int = 50  # iterations per solve; a warm-started teleop solve needs 2-5
+    pos_tol_m: float = 1e-4  # converged when the position error is below this [m]
+    rot_tol_rad: float = 1e-3  # ... and the rotation error below this [rad]
+    rot_weight_m: float = 0.3  # weight of rotation rows [m/rad]; 0 solves position only
+    damping: float = 1e-6  # floor of the LM damping λ [m²]
+    error_damping_gain: float = 1.0  # λ += gain · ½‖weighted error‖² (Sugihara) [1]
+    singular_damping: float = 1e-3  # extra λ [m²] at zero manipulability
+    manipulability_threshold: float = 3e-6  # m₀ (units of √det(JJᵀ), weighted): ~5th percentile over the YAM workspace
+    max_iter_step_rad: float = 0.3  # largest joint change in one iteration [rad]
+    max_step_rad: float | None = None  # largest joint change in one solve [rad]; None = off
+    limit_margin_rad: float = 0.0  # stay this far inside the URDF joint limits [rad]
+    posture_gain: float = 0.3  # fraction of the posture error corrected per iteration [1]
+    stall_step_rad: float = 1e-9  # stop when an iteration moves every joint less than this
+
+    def __post_init__(self) -> None:
+        if self.max_iters < 1:
+            raise ValueError(f"max_iters must be >= 1, got {self.max_iters}")
+        for name in ("pos_tol_m", "rot_tol_rad", "max_iter_step_rad", "damping"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("rot_weight_m", "error_damping_gain", "singular_damping", "manipulability_threshold",
+                     "limit_margin_rad", "stall_step_rad"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.posture_gain <= 1.0:
+            raise ValueError(f"posture_gain must be in [0, 1], got {self.posture_gain}")
+        if self.max_step_rad is not None and not self.max_step_rad > 0:
+            raise ValueError(f"max_step_rad must be > 0 or None, got {self.max_step_rad}")
+
+
+@dataclass(frozen=True)
+class IKResult:
+    """Outcome of one solve.
+
+    Attributes:
+        q: joint angles [rad], shape (6,), always inside the limits (and the per-call
+            step box when ``max_step_rad`` is set); the best iterate found.
+        pos_err_m: position error of ``q`` against the target [m].
+        rot_err_rad: rotation error of ``q`` against the target [rad].
+        converged: both errors are within the configured tolerances.
+        iterations: iterations run (Jacobian evaluations).
+    """
+
+    q: np.ndarray
+    pos_err_m: float
+    rot_err_rad: float
+    converged: bool
+    iterations: int
+
+
+class IKSolver:
+    """Pose IK for an :class:`ArmModel`'s end-effector frame.
+
+    Args:
+        model: the arm.
+        cfg: solver settings.
+
+    Example:
+        >>> arm = ArmModel.from_urdf("yam_follower.urdf")
+        >>> ik = IKSolver(arm)
+        >>> res = ik.solve(T_base_target, q_current)
+    """
+
+    def __init__(self, model: ArmModel, cfg: IKConfig | None = None) -> None:
+        self.arm = model
+        self.cfg = cfg or IKConfig()
+        c = self.cfg
+        self._model = model.model
+        self._data = model.model.createData()
+        self._fid = model.ee_frame_id
+        lo = model.q_lower + c.limit_margin_rad
+        hi = model.q_upper - c.limit_margin_rad
+        if np.any(lo > hi):
+            raise KinematicsError(f"limit_margin_rad={c.limit_margin_rad} leaves no room inside the joint limits")
+        self._lo, self._hi = lo, hi
+        self._rows = 6 if c.rot_weight_m > 0 else 3
+        self._w = np.array([1.0, 1.0, 1.0, c.rot_weight_m, c.rot_weight_m, c.rot_weight_m])[: self._rows]
+        self._wcol = self._w[:, None]
+        self._e = np.zeros(6)
+
+    def solve(
+        self,
+        T_base_target: np.ndarray,
+        q_init: Sequence[float] | np.ndarray,
+        q_posture: Sequence[float] | np.ndarray | None = None,
+    ) -> IKResult:
+        """Joint angles that bring the end effector to ``T_base_target``.
+
+        Args:
+            T_base_target: target pose of the end-effector frame in the arm's base
+                frame, 4×4 [m].
+            q_init: warm start [rad], normally the current (or last commanded) joint
+                angles; clamped into the limits first.
+            q_posture: optional preferred joint angles [rad] pursued in the null space
+                of the pose task (only where the pose leaves freedom: position-only
+                solves, singular or unreachable poses).
+
+        Returns:
+            The best iterate; ``converged`` says whether it met the tolerances. An
+            unreachable target returns the closest pose reached from ``q_init``.
+        """
+        c = self.cfg
+        model, data, fid = self._model, self._data, self._fid
+        T = np.asarray(T_base_target, dtype=np.float64)
+        if T.shape != (4, 4):
+            raise KinematicsError(f"T_base_target must be 4x4, got shape {T.shape}")
+        R_t = np.ascontiguousarray(T[:3, :3])
+        p_t = T[:3, 3].copy()
+        q0 = np.asarray(q_init, dtype=np.float64)
+        if q0.shape != (model.nq,):
+            raise KinematicsError(f"q_init must have {model.nq} values, got shape {q0.shape}")
+        lo, hi = self._lo, self._hi
+        if c.max_step_rad is not None:
+            lo = np.maximum(lo, q0 - c.max_step_rad)
+            hi = np.minimum(hi, q0 + c.max_step_rad)
+            # q0 itself may lie outside the limits: keep the box non-empty.
+            lo = np.minimum(lo, self._hi)
+            hi = np.maximum(hi, self._lo)
+        q = np.minimum(np.maximum(q0, lo), hi)
+        posture = None if q_posture is None else np.asarray(q_posture, dtype=np.float64)
+
+        rows, w, wcol, e = self._rows, self._w, self._wcol, self._e
+        ptol2, rtol2 = c.pos_tol_m**2, c.rot_tol_rad**2
+        lam0, gain = c.damping, 0.5 * c.error_damping_gain
+        m0sq, lam_s = c.manipulability_threshold**2, c.singular_damping
+        cap, stall = c.max_iter_step_rad, c.stall_step_rad
+        q_best = q
+        best = math.inf
+        best_pos2 = best_rot2 = math.inf
+        converged = False
+        it = 0
+        while it < c.max_iters:
+            it += 1
+            J = pin.computeFrameJacobian(model, data, q, fid, _LWA)
+            M = data.oMf[fid]
+            e[:3] = p_t - M.translation
+            e[3:] = pin.log3(R_t @ M.rotation.T)
+            pos2 = float(e[:3] @ e[:3])
+            rot2 = float(e[3:] @ e[3:])
+            ew = e[:rows] * w
+            err = float(ew @ ew)
+            if err < best:
+                best, best_pos2, best_rot2, q_best = err, pos2, rot2, q
+            if pos2 <= ptol2 and (rot2 <= rtol2 or rows == 3):
+                converged = True
+                break
+            Jw = J[:rows] * wcol
+            A = Jw @ Jw.T
+            lam = lam0 + gain * err
+            A.flat[:: rows + 1] += lam
+            chol, y, info = dposv(A, ew, lower=1)
+            if info != 0:  # cannot happen for λ > 0; keep the best iterate if it does
+                break
+            # det(A) from the Cholesky factor: manipulability (plus a tiny λ bias).
+            detA = float(chol.diagonal().prod()) ** 2
+            if detA < m0sq:
+                A.flat[:: rows + 1] += lam_s * (1.0 - detA / m0sq)
+                chol, y, info = dposv(A, ew, lower=1)
+            dq = Jw.T @ y
+            if posture is not None:
+                z = c.posture_gain * (posture - q)
+                _, y2, _ = dposv(A, Jw @ z, lower=1)
+                dq += z - Jw.T @ y2
+            big = float(abs(dq).max())
+            if big > cap:
+                dq *= cap / big
+            q_new = np.minimum(np.maximum(q + dq, lo), hi)
+            if float(abs(q_new - q).max()) < stall:
+                break
+            q = q_new
+        return IKResult(
+            q=q_best.copy(),
+            pos_err_m=math.sqrt(best_pos2),
+            rot_err_rad=math.sqrt(best_rot2),
+            converged=converged,
+            iterations=it,
+        )
