@@ -67,8 +67,14 @@ class IKConfig:
         for name in ("pos_tol_m", "rot_tol_rad", "max_iter_step_rad", "damping"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("rot_weight_m", "error_damping_gain", "singular_damping", "manipulability_threshold",
-                     "limit_margin_rad", "stall_step_rad"):
+        for name in (
+            "rot_weight_m",
+            "error_damping_gain",
+            "singular_damping",
+            "manipulability_threshold",
+            "limit_margin_rad",
+            "stall_step_rad",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.posture_gain <= 1.0:

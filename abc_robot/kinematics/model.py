@@ -179,9 +179,7 @@ class ArmModel:
         ``d R = [J[3:] dq]× R`` to first order.
         """
         fid = self.ee_frame_id if frame is None else (frame if isinstance(frame, int) else self.frame_id(frame))
-        return np.array(
-            pin.computeFrameJacobian(self.model, self.data, self._q(q), fid, pin.LOCAL_WORLD_ALIGNED)
-        )
+        return np.array(pin.computeFrameJacobian(self.model, self.data, self._q(q), fid, pin.LOCAL_WORLD_ALIGNED))
 
     def clamp(self, q: Sequence[float] | np.ndarray, margin_rad: float = 0.0) -> np.ndarray:
         """``q`` clamped into ``[q_lower + margin, q_upper - margin]``."""
