@@ -1,12 +1,13 @@
 """Kinematics: arm models from ``urdf/``, SE(3) helpers, IK, arm-to-arm collision.
 
-Imports only numpy, scipy, pyyaml and pinocchio (never torch or mujoco), so follower
+The rig layout (arm base poses, table) is read by :mod:`abc_robot.sim.layout`.
+
+Imports only numpy, scipy and pinocchio (never torch or mujoco), so follower
 and leader processes can use it on their hot path.
 """
 
 from abc_robot.kinematics.collision import PairCollision
 from abc_robot.kinematics.ik import IKConfig, IKResult, IKSolver
-from abc_robot.kinematics.layout import DEFAULT_LAYOUT, ArmPlacement, BimanualLayout, Table
 from abc_robot.kinematics.model import ARM_JOINTS, URDF_DIR, ArmModel
 from abc_robot.kinematics.se3 import (
     R_from_quat_wxyz,
@@ -27,11 +28,7 @@ from abc_robot.kinematics.se3 import (
 __all__ = [
     "ARM_JOINTS",
     "URDF_DIR",
-    "DEFAULT_LAYOUT",
     "ArmModel",
-    "ArmPlacement",
-    "BimanualLayout",
-    "Table",
     "IKConfig",
     "IKResult",
     "IKSolver",
