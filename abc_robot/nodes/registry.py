@@ -23,6 +23,7 @@ NODE_KINDS: dict[str, str] = {
     "policy_worker": "abc_robot.nodes.policy_worker:PolicyWorkerNode",
     "console_board": "abc_robot.nodes.console_board_node:ConsoleBoardNode",
     "probe": "abc_robot.nodes.probe:ProbeNode",
+    "policy_mux": "abc_robot.nodes.policy_mux:PolicyMuxNode",
 }
 
 

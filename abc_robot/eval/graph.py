@@ -1,0 +1,103 @@
+"""The evaluation graph: a rollout graph whose one policy worker becomes several.
+
+From a rollout launch file (``launch/rollout_sim.yaml``), the node named ``policy``
+(a ``policy_worker``) is replaced by
+
+- one ``policy_worker`` per alias, named ``policy_<alias>`` (``policy_a``, ...),
+  binding a private endpoint ``ipc://${run}/policy_<alias>``, with the original
+  node's params and that alias's checkpoint; nodes appear in alias order, so the
+  graph's layout says nothing about the command line's order;
+- a ``policy_mux`` named ``policy`` that binds the original endpoint (the one the
+  followers subscribe to) and forwards the selected alias's chunks
+  (:mod:`abc_robot.nodes.policy_mux`).
+
+Node names, endpoints and the mux's config carry aliases only; the checkpoint path
+is in the worker's params, which reach its process but are never printed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from abc_robot.errors import ConfigError
+from abc_robot.runtime.config import from_dict, load_yaml
+from abc_robot.runtime.launch import LaunchGraph, apply_overrides
+
+__all__ = ["build_eval_graph", "worker_name", "MUX_CONTROL"]
+
+#: The mux's request endpoint (``mux/select``).
+MUX_CONTROL = "ipc://${run}/policy_ctl"
+
+
+def worker_name(policy_node: str, alias: str) -> str:
+    """Node name of ``alias``'s worker (e.g. ``policy_b``)."""
+    return f"{policy_node}_{alias.lower()}"
+
+
+def build_eval_graph(
+    launch_file: str | Path,
+    checkpoints: Mapping[str, str],
+    overrides: dict[str, dict[str, Any]] | None = None,
+    policy_node: str = "policy",
+    control: str = MUX_CONTROL,
+) -> LaunchGraph:
+    """Load ``launch_file`` and put ``checkpoints`` (alias → path) behind a mux.
+
+    Args:
+        launch_file: a rollout graph with one ``policy_worker`` node.
+        checkpoints: alias → checkpoint directory.
+        overrides: ``{node: {param: value}}`` applied first (``policy`` params apply
+            to every worker).
+        policy_node: name of the worker node to replace (keeps naming the mux).
+        control: the mux's request endpoint.
+
+    Raises:
+        ConfigError: no such node, not a policy worker, or an invalid resulting graph.
+    """
+    from abc_robot.nodes.registry import NODE_KINDS
+
+    file = str(launch_file)
+    data = load_yaml(launch_file)
+    if overrides:
+        data = apply_overrides(data, overrides, file)
+    nodes = data.get("nodes")
+    if not isinstance(nodes, list):
+        raise ConfigError("expected a list of nodes", file=file, field="nodes")
+    idx = next((i for i, n in enumerate(nodes) if isinstance(n, dict) and n.get("name") == policy_node), None)
+    if idx is None:
+        raise ConfigError(f"no node named {policy_node!r} to put the checkpoints behind", file=file, field="nodes")
+    spec = nodes[idx]
+    if spec.get("kind") != "policy_worker":
+        raise ConfigError(
+            f"node {policy_node!r} is a {spec.get('kind')!r}, expected a policy_worker",
+            file=file,
+            field=f"nodes.{policy_node}.kind",
+        )
+    params = spec.get("params", {})
+    bind = params.get("bind")
+    if not bind:
+        raise ConfigError("the policy worker has no bind endpoint", file=file, field=f"nodes.{policy_node}.params.bind")
+    workers: list[dict[str, Any]] = []
+    endpoints: dict[str, str] = {}
+    for alias in sorted(checkpoints):
+        w = copy.deepcopy(spec)
+        w["name"] = worker_name(policy_node, alias)
+        endpoints[alias] = f"ipc://${{run}}/{w['name']}"
+        w["params"] = dict(w.get("params", {}), checkpoint=str(checkpoints[alias]), bind=endpoints[alias])
+        workers.append(w)
+    mux = {
+        "name": policy_node,
+        "kind": "policy_mux",
+        "role": spec.get("role", "source"),
+        "params": {"bind": bind, "control": control, "workers": endpoints},
+    }
+    nodes = nodes[:idx] + workers + [mux] + nodes[idx + 1 :]
+    for n in nodes:
+        kind = n.get("kind") if isinstance(n, dict) else None
+        if kind not in NODE_KINDS and not (isinstance(kind, str) and ":" in kind):
+            raise ConfigError(f"unknown node kind {kind!r}; valid kinds: {sorted(NODE_KINDS)}", file=file)
+    out = dict(data, nodes=nodes, graph=f"{data.get('graph', 'graph')}_eval", source_file=file)
+    return from_dict(LaunchGraph, out, file=file)
