@@ -188,3 +188,133 @@ def test_estop_latches_until_hold(graph):
     world.run(3.0)
     assert any(m.mode == "TELEOP" for _, m in cmds.drain())
     console.close()
+
+
+# ---- intervention (DAgger) and torque hand-back, against the same world ----------------
+
+from abc_robot.kinematics.model import URDF_DIR, ArmModel  # noqa: E402
+from abc_robot.transport import ActionChunk, Event  # noqa: E402
+
+FOLLOWER = ArmModel.from_urdf(URDF_DIR / "yam_follower.urdf")
+
+
+class Operator:
+    """The test's leader arm and console: publishes leader poses and console messages."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.leader = Publisher(f"ipc://{run_dir}/leader", "leader")
+        self.console = Publisher(f"ipc://{run_dir}/console", "console")
+        self.T = FOLLOWER.fk(HOME[:6]).copy()
+        self.T[:3, 3] += [0.02, 0.05, 0.03]  # the leader is somewhere else entirely
+
+    def tick(self) -> None:
+        self.leader.publish("leader/left", LeaderState(q=np.zeros(6), gripper=0.2, T_base_ee=self.T.copy(), stamp_ns=time.monotonic_ns()))
+
+    def close(self) -> None:
+        self.leader.close()
+        self.console.close()
+
+
+class Policy:
+    """The test's policy worker: time-indexed 14-D chunks around a moving target."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.pub = Publisher(f"ipc://{run_dir}/policy", "policy")
+        self.next_ns = 0
+        self.offset = 0.0
+        self.obs_delay_ns = 0  # > 0 sends stale chunks (observations from the past)
+        self.target: np.ndarray | None = None
+
+    def tick(self) -> None:
+        now = time.monotonic_ns()
+        if now < self.next_ns:
+            return
+        self.next_ns = now + 100_000_000
+        obs = now - self.obs_delay_ns
+        q = (HOME if self.target is None else self.target).copy()
+        H = 30
+        acts = np.zeros((H, 14))
+        for i in range(H):
+            acts[i, :7] = q
+            acts[i, 0] = q[0] + 0.15 * np.sin(2 * np.pi * ((obs / 1e9) + i / 30.0) / 4.0) + self.offset
+            acts[i, 7:] = HOME
+        self.pub.publish("policy/chunk", ActionChunk(actions=acts, t_ns=obs + np.arange(H, dtype=np.int64) * 33_333_333, obs_stamp_ns=obs))
+
+    def close(self) -> None:
+        self.pub.close()
+
+
+def test_intervention_takeover_and_release_are_continuous_and_never_snap_back(graph):
+    run_dir, world, procs = graph
+    op, pol = Operator(run_dir), Policy(run_dir)
+    cmds = _collect(run_dir)
+    procs.append(_node("follower", "follower_left", _follower_params(run_dir, initial_mode="POLICY", policy=f"ipc://{run_dir}/policy", intervene_motion_threshold_m=0.0)))
+    both = lambda: (op.tick(), pol.tick())  # noqa: E731
+    world.run(7.0, also=both)
+    before = [m for _, m in cmds.drain()]
+    assert before[-1].mode == "POLICY" and before[-1].control_source == "policy"
+    last_policy = np.asarray(before[-1].q)
+    # Takeover.
+    op.console.publish("console/event", Event(kind="intervene_on"))
+    world.run(0.5, also=both)
+    took = [m for _, m in cmds.drain()]
+    first = next(m for m in took if m.control_source == "intervention")
+    # No jump: the first operator command is within one tick of motion of the last policy command.
+    assert np.abs(np.asarray(first.q[:6]) - last_policy[:6]).max() <= 3.0 * 0.02
+    T_F0 = FOLLOWER.fk(np.asarray(took[-1].q[:6]))
+    # The operator moves the leader 4 cm along x: the follower follows the motion, not the pose.
+    for k in range(50):
+        op.T[0, 3] += 0.04 / 50
+        world.run(0.02, also=both)
+    world.run(1.0, also=both)
+    moved = [m for _, m in cmds.drain()]
+    T_F1 = FOLLOWER.fk(np.asarray(moved[-1].q[:6]))
+    np.testing.assert_allclose(T_F1[:3, 3] - T_F0[:3, 3], [0.04, 0.0, 0.0], atol=0.004)
+    assert all(m.control_source == "intervention" for m in moved)
+    release_q = np.asarray(moved[-1].q)
+    # Release, while the policy still sends chunks computed before the release, aimed
+    # at the old pose: the follower must not snap back to them.
+    pol.obs_delay_ns = 2_000_000_000
+    pol.offset = 0.4
+    op.console.publish("console/event", Event(kind="intervene_off"))
+    world.run(1.0, also=both)
+    after = [m for _, m in cmds.drain()]
+    assert np.abs(np.array([m.q for m in after]) - release_q).max() < 0.02
+    assert all(m.control_source != "policy" for m in after)
+    # Fresh chunks (from observations after the release) start from where the arm is.
+    pol.obs_delay_ns, pol.offset, pol.target = 0, 0.0, release_q.copy()
+    world.run(2.0, also=both)
+    resumed = [m for _, m in cmds.drain()]
+    pol_cmds = [m for m in resumed if m.control_source == "policy"]
+    assert pol_cmds, "policy never resumed"
+    q = np.array([m.q[:6] for m in resumed])
+    assert np.abs(np.diff(q, axis=0)).max() <= 3.0 * 0.02  # no step at hand-back
+    op.close()
+    pol.close()
+
+
+def test_torque_comes_back_at_the_measured_pose_after_the_arm_was_moved_by_hand(graph):
+    run_dir, world, procs = graph
+    op = Operator(run_dir)
+    cmds = _collect(run_dir)
+    procs.append(_node("follower", "follower_left", _follower_params(run_dir, initial_mode="HOLD")))
+    world.run(5.0)
+    held = [m for _, m in cmds.drain()]
+    assert held and held[-1].torque
+    op.console.publish("console/mode", ModeCommand(mode="ESTOP"))
+    world.run(0.5)
+    estop = [m for _, m in cmds.drain()]
+    assert estop[-1].mode == "ESTOP" and not estop[-1].torque
+    # Limp arm: someone moves it by hand while the e-stop is latched.
+    moved = HOME.copy()
+    moved[:3] += [0.3, -0.2, 0.25]
+    world.q = moved.copy()
+    world.cmd.poll()  # nothing the follower sent during ESTOP may move the world
+    world.run(0.5)
+    op.console.publish("console/mode", ModeCommand(mode="HOLD"))
+    world.run(1.0)
+    back = [m for _, m in cmds.drain() if m.torque]
+    assert back, "torque never came back"
+    np.testing.assert_allclose(np.asarray(back[0].q), world.q, atol=1e-3)  # re-anchored on the measured pose
+    assert np.abs(np.array([m.q for m in back]) - moved).max() < 0.01  # and stays there: no snap to the old pose
+    op.close()

@@ -157,6 +157,7 @@ class FollowerNode(Node):
         self.hold_reason = "waiting for the arm's first state"
         self.engaging = True
         self.q_cmd: np.ndarray | None = None
+        self.torque_on = False
         self.last_cmd_ns = 0
         self.last_leader: LeaderState | None = None
         self.last_leader_seen_ns = 0
@@ -290,8 +291,19 @@ class FollowerNode(Node):
             self.mode = "HOLD"
             self.q_cmd = None  # re-anchor on the measured state when it returns
             return
+        if self.requested_mode == "ESTOP":
+            # Torque off, nothing commanded: the arm may be moved by hand. Clearing the
+            # e-stop re-anchors on the *measured* pose, so torque comes back without a snap.
+            if self.torque_on:
+                self.backend.set_torque(False)
+                self.torque_on = False
+                self.log("ESTOP: torque off")
+            self.mode, self.hold_reason = "ESTOP", "e-stop latched (send HOLD to clear)"
+            self.q_cmd = None
+            self._publish_state(sample, None, "none", 0)
+            return
         if self.q_cmd is None:
-            # First command after start (or a device fault) = where the arm is.
+            # First command after start, a device fault or an e-stop = where the arm is.
             self.q_cmd = np.array(sample.q, dtype=float)
             self.safety.reset(self.q_cmd)
             self.last_cmd_ns = 0
@@ -309,6 +321,7 @@ class FollowerNode(Node):
             self.engaging = False
             self.log(f"engaged ({self.mode})")
         sent = self.backend.command(res.q)
+        self.torque_on = True
         self.q_cmd = res.q
         self.last_cmd_ns = t_cmd
         self.commands += 1
@@ -316,15 +329,23 @@ class FollowerNode(Node):
         if leader is not None and source == "operator" and leader.seq != self.counted_leader_seq:
             self.counted_leader_seq = leader.seq
             self.latency_ms.add((issued - leader.stamp_ns) / 1e6)
-        T_meas = self.model.fk(sample.q[:6])
         if self.T_target is not None and source == "operator" and not self.engaging:
+            T_meas = self.model.fk(sample.q[:6])
             self.tracking_mm.add(1e3 * float(np.linalg.norm(T_meas[:3, 3] - self.T_target[:3, 3])))
-        arm = cfg.arm
+        self._publish_state(sample, np.asarray(sent), source, ref_stamp, t_cmd)
+
+    def _publish_state(self, sample: Any, sent: np.ndarray | None, source: str, ref_stamp: int, t_cmd: int = 0) -> None:
+        """Measured state, the command actually sent (if any) and the end-effector pose."""
+        arm = self.config.arm
         self.pub.publish(f"follower/{arm}/state", JointState(q=np.asarray(sample.q), dq=np.asarray(sample.dq), stamp_ns=sample.stamp_ns))
-        self.pub.publish(
-            f"follower/{arm}/command",
-            JointCommand(q=np.asarray(sent), ref_stamp_ns=ref_stamp, mode=self.mode, control_source=source, stamp_ns=t_cmd),
-        )
+        if sent is not None:
+            self.pub.publish(
+                f"follower/{arm}/command",
+                JointCommand(q=sent, ref_stamp_ns=ref_stamp, mode=self.mode, control_source=source, stamp_ns=t_cmd),
+            )
+        else:
+            self.pub.publish(f"follower/{arm}/command", JointCommand(q=np.asarray(sample.q), torque=False, mode=self.mode, control_source="none"))
+        T_meas = self.model.fk(sample.q[:6])
         self.pub.publish(f"follower/{arm}/ee", EEPose(T_base_ee=T_meas, gripper=float(sample.q[6]) if len(sample.q) > 6 else 0.0, stamp_ns=sample.stamp_ns))
 
     def _poll_leader(self, now_ns: int) -> LeaderState | None:
