@@ -60,6 +60,7 @@ class IKConfig:
     limit_margin_rad: float = 0.0  # stay this far inside the URDF joint limits [rad]
     posture_gain: float = 0.3  # fraction of the posture error corrected per iteration [1]
     stall_step_rad: float = 1e-9  # stop when an iteration moves every joint less than this
+    min_relative_progress: float = 1e-4  # stop after 3 iterations each gaining less than this [1]
 
     def __post_init__(self) -> None:
         if self.max_iters < 1:
@@ -74,6 +75,7 @@ class IKConfig:
             "manipulability_threshold",
             "limit_margin_rad",
             "stall_step_rad",
+            "min_relative_progress",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -175,13 +177,17 @@ class IKSolver:
         posture = None if q_posture is None else np.asarray(q_posture, dtype=np.float64)
 
         rows, w, wcol, e = self._rows, self._w, self._wcol, self._e
+        diag = rows + 1
         ptol2, rtol2 = c.pos_tol_m**2, c.rot_tol_rad**2
         lam0, gain = c.damping, 0.5 * c.error_damping_gain
         m0sq, lam_s = c.manipulability_threshold**2, c.singular_damping
-        cap, stall = c.max_iter_step_rad, c.stall_step_rad
+        cap, stall, min_gain = c.max_iter_step_rad, c.stall_step_rad, c.min_relative_progress
         q_best = q
+        J_best = ew_best = None
         best = math.inf
         best_pos2 = best_rot2 = math.inf
+        boost = 1.0  # Levenberg–Marquardt trust factor on λ: grows on a failed step
+        slow = 0
         converged = False
         it = 0
         while it < c.max_iters:
@@ -195,31 +201,52 @@ class IKSolver:
             ew = e[:rows] * w
             err = float(ew @ ew)
             if err < best:
-                best, best_pos2, best_rot2, q_best = err, pos2, rot2, q
-            if pos2 <= ptol2 and (rot2 <= rtol2 or rows == 3):
-                converged = True
-                break
+                # Tiny gains several times running: an unreachable target's closest point.
+                slow = slow + 1 if err > best * (1.0 - min_gain) else 0
+                best, best_pos2, best_rot2, q_best, J_best, ew_best = err, pos2, rot2, q, J, ew
+                boost = max(1.0, 0.25 * boost)
+                if pos2 <= ptol2 and (rot2 <= rtol2 or rows == 3):
+                    converged = True
+                    break
+                if slow >= 3:
+                    break
+            else:
+                # The step made things worse: retry from the best iterate, more damped.
+                boost *= 4.0
+                if boost > 1e6:
+                    break
+            q, J, ew, err = q_best, J_best, ew_best, best
             Jw = J[:rows] * wcol
-            A = Jw @ Jw.T
-            lam = lam0 + gain * err
-            A.flat[:: rows + 1] += lam
-            chol, y, info = dposv(A, ew, lower=1)
-            if info != 0:  # cannot happen for λ > 0; keep the best iterate if it does
-                break
-            # det(A) from the Cholesky factor: manipulability (plus a tiny λ bias).
-            detA = float(chol.diagonal().prod()) ** 2
-            if detA < m0sq:
-                A.flat[:: rows + 1] += lam_s * (1.0 - detA / m0sq)
+            lam = (lam0 + gain * err) * boost
+            z = None if posture is None else c.posture_gain * (posture - q)
+            for attempt in range(2):
+                A = Jw @ Jw.T
+                A.flat[::diag] += lam
                 chol, y, info = dposv(A, ew, lower=1)
-            dq = Jw.T @ y
-            if posture is not None:
-                z = c.posture_gain * (posture - q)
-                _, y2, _ = dposv(A, Jw @ z, lower=1)
-                dq += z - Jw.T @ y2
-            big = float(abs(dq).max())
-            if big > cap:
-                dq *= cap / big
-            q_new = np.minimum(np.maximum(q + dq, lo), hi)
+                # det(A) from the Cholesky factor: manipulability (plus a tiny λ bias).
+                detA = float(chol.diagonal().prod()) ** 2
+                if detA < m0sq:
+                    A.flat[::diag] += lam_s * (1.0 - detA / m0sq)
+                    chol, y, info = dposv(A, ew, lower=1)
+                dq = Jw.T @ y
+                if z is not None:
+                    _, y2, _ = dposv(A, Jw @ z, lower=1)
+                    dq += z - Jw.T @ y2
+                big = float(abs(dq).max())
+                if big > cap:
+                    dq *= cap / big
+                q_raw = q + dq
+                q_new = np.minimum(np.maximum(q_raw, lo), hi)
+                if attempt or not (q_new != q_raw).any():
+                    break
+                # A joint resting on a limit that the step pushes further out cannot
+                # help: drop it from this step and let the others take its share.
+                free = ~(((q <= lo) & (dq < 0)) | ((q >= hi) & (dq > 0)))
+                if free.all():
+                    break
+                Jw = Jw * free
+                if z is not None:
+                    z = z * free
             if float(abs(q_new - q).max()) < stall:
                 break
             q = q_new
