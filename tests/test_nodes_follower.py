@@ -18,7 +18,15 @@ import time
 import numpy as np
 import pytest
 
-from abc_robot.transport import JointCommand, JointState, LatestSubscriber, LeaderState, ModeCommand, Publisher, ReliableSubscriber
+from abc_robot.transport import (
+    JointCommand,
+    JointState,
+    LatestSubscriber,
+    LeaderState,
+    ModeCommand,
+    Publisher,
+    ReliableSubscriber,
+)
 
 from .utils import REPO
 
@@ -60,6 +68,15 @@ class World:
             if also is not None:
                 also()
             time.sleep(0.002)
+
+    def run_until(self, pred, timeout_s: float = 60.0, also=None) -> bool:
+        """Step the world until ``pred()`` (e.g. the follower is up), at most ``timeout_s``."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            self.run(0.05, also)
+            if pred():
+                return True
+        return False
 
     def close(self) -> None:
         self.pub.close()
@@ -103,8 +120,9 @@ def test_first_command_holds_then_engages_and_tracks_the_leader(graph):
     cmds = _collect(run_dir)
     leader_sub = LatestSubscriber(f"ipc://{run_dir}/leader", ["leader/left"])
     procs.append(_node("follower", "follower_left", _follower_params(run_dir)))
-    world.run(4.0)  # follower imports and connects; no leader yet: it must hold still
-    before = [m for _, m in cmds.drain()]
+    before: list = []
+    # The follower starts and connects; no leader yet: it must hold still.
+    assert world.run_until(lambda: (before.extend(m for _, m in cmds.drain()), len(before) > 200)[1])
     assert before, "follower sent no command"
     first = before[0]
     np.testing.assert_allclose(first.q, HOME, atol=1e-9)  # the first command is where the arm is
@@ -134,8 +152,11 @@ def test_watchdog_holds_within_50_ms_when_the_leader_is_sigkilled(graph):
     leader = _node("scripted_leader", "leader", {"bind": f"ipc://{run_dir}/leader", "arms": ["left"], "start_delay_s": 0.0})
     procs.append(leader)
     seen: list = []
-    world.run(9.0, also=lambda: seen.extend(leader_msgs.drain()))
-    assert any(m.control_source == "operator" for _, m in cmds.drain()), "never engaged"
+    got: list = []
+    assert world.run_until(
+        lambda: (seen.extend(leader_msgs.drain()), got.extend(m for _, m in cmds.drain()), any(m.control_source == "operator" for m in got))[2]
+    ), "never engaged"
+    world.run(1.0, also=lambda: seen.extend(leader_msgs.drain()))
     leader.send_signal(signal.SIGKILL)
     leader.wait(5)
     world.run(1.0, also=lambda: seen.extend(leader_msgs.drain()))
@@ -174,7 +195,8 @@ def test_estop_latches_until_hold(graph):
     cmds = _collect(run_dir)
     procs.append(_node("follower", "follower_left", _follower_params(run_dir)))
     procs.append(_node("scripted_leader", "leader", {"bind": f"ipc://{run_dir}/leader", "arms": ["left"], "start_delay_s": 0.0}))
-    world.run(8.0)
+    got: list = []
+    assert world.run_until(lambda: (got.extend(m for _, m in cmds.drain()), any(m.mode == "TELEOP" for m in got))[1])
     console.publish("console/mode", ModeCommand(mode="ESTOP", reason="test"))
     world.run(0.5)
     console.publish("console/mode", ModeCommand(mode="TELEOP"))  # refused: latched
@@ -250,8 +272,10 @@ def test_intervention_takeover_and_release_are_continuous_and_never_snap_back(gr
     cmds = _collect(run_dir)
     procs.append(_node("follower", "follower_left", _follower_params(run_dir, initial_mode="POLICY", policy=f"ipc://{run_dir}/policy", intervene_motion_threshold_m=0.0)))
     both = lambda: (op.tick(), pol.tick())  # noqa: E731
-    world.run(7.0, also=both)
-    before = [m for _, m in cmds.drain()]
+    before: list = []
+    assert world.run_until(lambda: (before.extend(m for _, m in cmds.drain()), any(m.control_source == "policy" for m in before))[1], also=both)
+    world.run(2.0, also=both)
+    before += [m for _, m in cmds.drain()]
     assert before[-1].mode == "POLICY" and before[-1].control_source == "policy"
     last_policy = np.asarray(before[-1].q)
     # Takeover.
@@ -298,8 +322,8 @@ def test_torque_comes_back_at_the_measured_pose_after_the_arm_was_moved_by_hand(
     op = Operator(run_dir)
     cmds = _collect(run_dir)
     procs.append(_node("follower", "follower_left", _follower_params(run_dir, initial_mode="HOLD")))
-    world.run(5.0)
-    held = [m for _, m in cmds.drain()]
+    held: list = []
+    assert world.run_until(lambda: (held.extend(m for _, m in cmds.drain()), len(held) > 50)[1])
     assert held and held[-1].torque
     op.console.publish("console/mode", ModeCommand(mode="ESTOP"))
     world.run(0.5)
