@@ -342,3 +342,41 @@ def test_torque_comes_back_at_the_measured_pose_after_the_arm_was_moved_by_hand(
     np.testing.assert_allclose(np.asarray(back[0].q), world.q, atol=1e-3)  # re-anchored on the measured pose
     assert np.abs(np.array([m.q for m in back]) - moved).max() < 0.01  # and stays there: no snap to the old pose
     op.close()
+
+
+def test_commands_into_the_other_arm_are_refused_and_the_arm_holds_short_of_it(graph):
+    from abc_robot.kinematics.collision import PairCollision
+    from abc_robot.sim.layout import BimanualLayout
+
+    run_dir, world, procs = graph
+    layout = BimanualLayout.load("bimanual.yaml")
+    pair = PairCollision(FOLLOWER, ArmModel.from_urdf(URDF_DIR / "yam_follower.urdf"), layout.T_world_base("left"), layout.T_world_base("right"), margin_m=0.0)
+    q_right = HOME[:6].copy()
+    q_right[0] = 0.9  # the right arm reaches towards the left one
+    right = Publisher(f"ipc://{run_dir}/follower_right", "follower_right")
+    op = Operator(run_dir)
+    # The operator drives the left gripper onto the right arm's gripper.
+    T_right_in_left = np.linalg.inv(layout.T_world_base("left")) @ layout.T_world_base("right") @ FOLLOWER.fk(q_right)
+    op.T = FOLLOWER.fk(HOME[:6]).copy()
+    op.T[:3, 3] = T_right_in_left[:3, 3]
+    cmds = _collect(run_dir)
+    procs.append(_node("follower", "follower_left", _follower_params(run_dir, other_arm=f"ipc://{run_dir}/follower_right")))
+
+    def tick():
+        op.tick()
+        right.publish("follower/right/state", JointState(q=np.concatenate([q_right, [0.0]]), stamp_ns=time.monotonic_ns()))
+
+    got: list = []
+    assert world.run_until(lambda: (got.extend(m for _, m in cmds.drain()), any(m.control_source == "operator" for m in got))[1], also=tick)
+    world.run(4.0, also=tick)
+    got += [m for _, m in cmds.drain()]
+    q_left = np.array([m.q[:6] for m in got])
+    # It moved towards the target...
+    assert np.abs(q_left[-1] - HOME[:6]).max() > 0.1
+    # ...but no command it sent puts the arms in contact.
+    assert not any(pair.in_collision(q, q_right) for q in q_left[::5])
+    procs[0].send_signal(signal.SIGTERM)
+    out = procs[0].communicate(timeout=10)[0]
+    assert "refused command: the arms would collide" in out
+    op.close()
+    right.close()
