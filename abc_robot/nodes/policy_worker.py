@@ -170,7 +170,7 @@ class PolicyWorkerNode(Node):
         self.state_sub = self.latest(cfg.followers, ["follower/"], **kw) if cfg.followers else None
         self.cam_sub = self.latest(cfg.cameras, ["camera/"], **kw) if cfg.cameras else None
         self.states: dict[str, tuple[JointState, int]] = {}
-        self.frames: dict[str, CameraFrame] = {}
+        self.frames: dict[str, tuple[CameraFrame, int]] = {}  # topic -> (frame, arrival here [ns])
         self.modes: dict[str, str] = {}
         self.next_due_ns = 0
         self.chunks = 0
@@ -242,7 +242,7 @@ class PolicyWorkerNode(Node):
         if self.cam_sub is not None:
             for topic, msg in self.cam_sub.poll().items():
                 if isinstance(msg, CameraFrame):
-                    self.frames[topic] = msg
+                    self.frames[topic] = (msg, now_ns)
 
     def _skip(self, why: str) -> None:
         self.skipped[why] = self.skipped.get(why, 0) + 1
@@ -267,11 +267,14 @@ class PolicyWorkerNode(Node):
         hh, ww = self.spec.observation.image_size
         images = {}
         for cam, topic in self.cam_topics.items():
-            frame = self.frames.get(topic)
-            if frame is None or frame.image.ndim != 3:
+            got_frame = self.frames.get(topic)
+            if got_frame is None or got_frame[0].image.ndim != 3:
                 self._skip(f"no frame from {topic}")
                 return None
-            if now_ns - frame.stamp_ns > max_age:
+            frame, frame_seen_ns = got_frame
+            # Exposure stamps share our clock only on one host; otherwise judge by arrival.
+            age_ns = now_ns - (frame.stamp_ns if cfg.shared_clock else frame_seen_ns)
+            if age_ns > max_age:
                 self._skip(f"stale frame from {topic}")
                 return None
             images[cam] = resize_with_pad(frame.image, hh, ww)
