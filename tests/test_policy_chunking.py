@@ -140,7 +140,9 @@ def test_resample_keeps_endpoints_and_lines(n_in, data):
     np.testing.assert_array_equal(out[-1], a[-1])
     start, end = rng.normal(size=3), rng.normal(size=3)
     line = start + np.linspace(0, 1, n_in)[:, None] * (end - start)
-    np.testing.assert_allclose(resample(line, n_out), start + np.linspace(0, 1, n_out)[:, None] * (end - start), atol=1e-10)
+    np.testing.assert_allclose(
+        resample(line, n_out), start + np.linspace(0, 1, n_out)[:, None] * (end - start), atol=1e-10
+    )
 
 
 def test_compress_chunk_26_to_20():
