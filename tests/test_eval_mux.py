@@ -19,7 +19,9 @@ from .utils import wait_for
 
 def _chunk(value: float, obs_stamp_ns: int) -> ActionChunk:
     return ActionChunk(
-        actions=np.full((4, 14), value), t_ns=obs_stamp_ns + np.arange(4, dtype=np.int64) * 33_000_000, obs_stamp_ns=obs_stamp_ns
+        actions=np.full((4, 14), value),
+        t_ns=obs_stamp_ns + np.arange(4, dtype=np.int64) * 33_000_000,
+        obs_stamp_ns=obs_stamp_ns,
     )
 
 
@@ -85,4 +87,7 @@ def test_mux_config_is_checked():
     with pytest.raises(ConfigError, match="workers"):
         from_dict(PolicyMuxConfig, {"bind": "ipc://x/p", "control": "ipc://x/c", "workers": {}})
     with pytest.raises(ConfigError, match="initial alias"):
-        from_dict(PolicyMuxConfig, {"bind": "ipc://x/p", "control": "ipc://x/c", "workers": {"A": "ipc://x/a"}, "initial": "B"})
+        from_dict(
+            PolicyMuxConfig,
+            {"bind": "ipc://x/p", "control": "ipc://x/c", "workers": {"A": "ipc://x/a"}, "initial": "B"},
+        )

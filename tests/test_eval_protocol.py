@@ -140,7 +140,10 @@ def _records(mapping, outcomes):
 def test_report_ranks_by_success_then_progress_and_deanonymizes():
     mapping = assign_aliases(CKPTS, make_rng(3))
     good, mid, bad = CKPTS
-    outcomes = [[(bad, False, 0.1), (good, True, 1.0), (mid, False, 0.4)], [(mid, True, 1.0), (bad, False, 0.0), (good, True, 1.0)]]
+    outcomes = [
+        [(bad, False, 0.1), (good, True, 1.0), (mid, False, 0.4)],
+        [(mid, True, 1.0), (bad, False, 0.0), (good, True, 1.0)],
+    ]
     rep = build_report(mapping, _records(mapping, outcomes), planned=6)
     assert rep["complete"] and rep["ranking"] == [good, mid, bad]
     first = rep["results"][0]
@@ -227,3 +230,52 @@ def test_reference_checkpoints_load_through_the_entry_point(tmp_path):
     (bad / "config.json").write_text(cfg)
     with pytest.raises(CheckpointError, match="valid"):
         load_policy(bad)
+
+
+# ---- trial loop and CLI argument checks ------------------------------------------------------
+class _FakeDirector:
+    """Stands in for the episode director: outcome by alias, optional stop after n episodes."""
+
+    def __init__(self, outcome: dict[str, tuple[bool, float]], stop_after: int | None = None) -> None:
+        self.outcome, self.stop_after, self.episodes = outcome, stop_after, []
+
+    def policy_episode(self, seed, label=""):
+        self.episodes.append((seed, label))
+        ok, prog = self.outcome[label.split(":")[1]]
+        return type("Ep", (), {"success": ok, "progress": prog, "duration_s": 1.0})()
+
+    def sleep(self, s):
+        return self.stop_after is None or len(self.episodes) < self.stop_after
+
+
+def test_run_queue_selects_each_alias_before_its_trial_and_says_only_aliases():
+    from abc_robot.eval.runner import run_queue
+
+    q = make_trial_queue(["A", "B"], 3, 50, make_rng(2))
+    d, selected, shown, recs = _FakeDirector({"A": (True, 1.0), "B": (False, 0.2)}), [], [], []
+    run_queue(d, q, selected.append, SimJudge(), shown.append, recs)
+    assert selected == [t.alias for t in q] + [None]  # nothing forwarded after the last trial
+    assert d.episodes == [(t.seed, f"eval:{t.alias}") for t in q]
+    assert [(r.trial.alias, r.success) for r in recs] == [(t.alias, t.alias == "A") for t in q]
+    assert any("trial 6/6, group 3: model" in s for s in shown)
+    # Stopped during a trial: that trial is not judged.
+    d2, recs2 = _FakeDirector({"A": (True, 1.0), "B": (False, 0.2)}, stop_after=3), []
+    run_queue(d2, q, lambda a: None, SimJudge(), lambda s: None, recs2)
+    assert len(d2.episodes) == 3 and len(recs2) == 2
+
+
+def test_cli_refuses_bad_arguments_before_starting_anything(tmp_path, capsys):
+    from abc_robot.cli.eval import main
+    from abc_robot.eval.reference_policies import write_reference_checkpoint
+
+    a = write_reference_checkpoint(tmp_path / "a", "still")
+    assert main(["--policies", str(a), str(tmp_path / "missing"), "--sim"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["--policies", str(a), "--sim"]) == 2
+    assert "at least two" in capsys.readouterr().err
+    assert main(["--policies", str(a), str(a), "--sim"]) == 2
+    assert main(["--policies", str(a), str(a)]) == 2  # no --sim and no rig graph
+    b = write_reference_checkpoint(tmp_path / "b", "still")
+    capsys.readouterr()
+    assert main(["--policies", str(a), str(b), "--sim", "--task", "juggling"]) == 2
+    assert "unknown task 'juggling'" in capsys.readouterr().err

@@ -31,7 +31,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 from abc_robot.errors import AbcRobotError, ConfigError
 
@@ -41,7 +41,9 @@ LAUNCH = Path(__file__).resolve().parents[2] / "launch" / "rollout_sim.yaml"
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="abc-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="abc-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--policies", nargs="+", required=True, metavar="CKPT", help="checkpoint directories (two or more)")
     ap.add_argument("--sim", action="store_true", help="evaluate in MuJoCo (the only mode without a rig)")
     ap.add_argument("--groups", type=int, default=5, help="groups; each runs every checkpoint once on one seed")
@@ -70,7 +72,10 @@ def _task_overrides(graph_file: str | Path, task: str | None, overrides: dict[st
             elif n.get("kind") == "sim_camera":
                 overrides.setdefault(n["name"], {})["world"] = dict(n.get("params", {}).get("world", {}), task=task)
         return task
-    return next((str(n.get("params", {}).get("sim", {}).get("task", "lift_cube")) for n in nodes if n.get("kind") == "sim"), "lift_cube")
+    return next(
+        (str(n.get("params", {}).get("sim", {}).get("task", "lift_cube")) for n in nodes if n.get("kind") == "sim"),
+        "lift_cube",
+    )
 
 
 def _check_checkpoints(paths: list[str]) -> list[str]:
@@ -90,7 +95,10 @@ def _check_checkpoints(paths: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.sim:
-        print("abc-eval: only --sim is wired (on a rig, use --launch with a rollout graph and --judge operator)", file=sys.stderr)
+        print(
+            "abc-eval: only --sim is wired (on a rig, use --launch with a rollout graph and --judge operator)",
+            file=sys.stderr,
+        )
         if not args.launch:
             return 2
     if args.groups < 1:
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     from abc_robot.eval.graph import MUX_CONTROL, build_eval_graph, worker_name
     from abc_robot.eval.judge import JUDGES, OperatorJudge
     from abc_robot.eval.report import TrialRecord, build_report, format_report
-    from abc_robot.eval.runner import MuxSelector, run_queue
+    from abc_robot.eval.runner import MuxSelector, eval_director, run_queue
     from abc_robot.eval.trials import make_trial_queue
     from abc_robot.runtime.supervisor import Supervisor
 
@@ -130,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     # Everything the operator sees from here to the report goes through the redactor.
     screen = Redactor(sys.stderr if args.json else sys.stdout, secrets_of([*checkpoints, *args.policies]))
     say = screen.say
-    sup = Supervisor(graph, log=screen, echo_logs=False)  # workers' logs name their checkpoints
+    sup = Supervisor(graph, log=cast(TextIO, screen), echo_logs=False)  # workers' logs name their checkpoints
     os.environ["ABC_RUN_DIR"] = sup.run_dir
     workers = [worker_name("policy", a) for a in mapping.aliases]
     judge = OperatorJudge(say=say) if args.judge == "operator" else JUDGES[args.judge]()
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             selector.close()
 
-    director = EpisodeDirector(DirectorConfig(task=task, time_limit_s=time_limit), ready=ready, on_done=sup.request_stop)
+    director = eval_director(DirectorConfig(task=task, time_limit_s=time_limit), ready=ready, on_done=sup.request_stop)
     director.start(episodes)
     try:
         code = sup.run(None)
@@ -179,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if director.error:
         report["director_error"] = director.error
+    # A world that lagged behind real time (an overloaded machine) makes trials harder.
+    sims = [sup.statuses()[n.name]["status"] for n in graph.nodes if n.kind == "sim"]
+    if sims:
+        report["sim"] = {k: sims[0].get(k) for k in ("realtime_factor", "lag_steps", "resets")}
     failed = {n: np_.tail[-5:] for n, np_ in sup.nodes.items() if np_.exit_code not in (None, 0, -15)}
     if failed:
         report["failed_nodes"] = failed

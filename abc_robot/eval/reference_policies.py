@@ -20,7 +20,6 @@ be checked against a ground truth ranking (``oracle`` > ``oracle`` frozen > ``st
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 

@@ -110,8 +110,12 @@ def _pct(x: float | None) -> str:
 def format_report(report: dict[str, Any]) -> str:
     """The report as text for the terminal (starts with :data:`REPORT_HEADER`)."""
     lines = [REPORT_HEADER]
-    lines.append(f"trials: {report['trials_run']}/{report['trials_planned']}" + ("" if report["complete"] else " (INCOMPLETE)"))
-    lines.append(f"{'rank':>4}  {'alias':<5}  {'success':>13}  {'95% CI':>13}  {'progress':>8}  {'95% CI':>13}  checkpoint")
+    lines.append(
+        f"trials: {report['trials_run']}/{report['trials_planned']}" + ("" if report["complete"] else " (INCOMPLETE)")
+    )
+    lines.append(
+        f"{'rank':>4}  {'alias':<5}  {'success':>13}  {'95% CI':>13}  {'progress':>8}  {'95% CI':>13}  checkpoint"
+    )
     for r in report["results"]:
         lo, hi = r["success_ci95"]
         pci = r["progress_ci95"]
