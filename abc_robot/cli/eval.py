@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, default=str))
     else:
         print(format_report(report))
+        if not report["complete"]:
+            print(f"stopped early: {sup.stop_reason}")
         if director.error:
             print(f"director: {director.error}")
         for n, tail in failed.items():
