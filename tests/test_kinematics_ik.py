@@ -141,6 +141,12 @@ def test_posture_task_acts_in_the_null_space() -> None:
         # ...and the leftover freedom moves toward the preferred posture.
         closer += np.linalg.norm(held.q - q_post) < np.linalg.norm(plain.q - q_post) - 1e-6
     assert closer >= 18
+    # Already at a solution, the call still moves along the self-motion toward the posture.
+    q_true = np.array([0.3, 1.5, 1.2, 0.2, 0.4, 0.1])
+    q_post = q_true + np.array([0.0, 0.0, 0.0, 0.0, 0.5, -0.5])
+    res = ik_free.solve(ARM.fk(q_true), q_true, q_posture=q_post)
+    assert res.converged
+    assert np.linalg.norm(res.q - q_post) < np.linalg.norm(q_true - q_post) - 0.1
 
 
 def test_bad_arguments_raise() -> None:

@@ -3,9 +3,10 @@
 The solver is a projected Levenberg–Marquardt iteration on the end-effector pose
 error, written for the teleoperation hot path (one solve per arm per control tick):
 
-* error ``e = [p_target − p, log3(R_target Rᵀ)]`` in the base frame's axes, matching
+* error ``e = [p_target − p, log3(R_target Rᵀ)]`` in the base frame's axes, against
   the LOCAL_WORLD_ALIGNED frame Jacobian ``J`` (rotation rows weighted by
-  ``rot_weight_m``);
+  ``rot_weight_m``); ``J`` is the derivative of ``-e`` up to a term of order ``‖e‖``
+  (``Jlog3 = I + O(‖e‖)``), so the iteration still converges quadratically;
 * step ``dq = Jᵀ (J Jᵀ + λ I)⁻¹ e`` with adaptive damping
   ``λ = damping + error_damping_gain · ½‖e‖²`` (large errors, e.g. unreachable
   targets, take short, stable steps; small errors converge quadratically) plus a
@@ -15,7 +16,9 @@ error, written for the teleoperation hot path (one solve per arm per control tic
   optional per-call box ``|q − q_init| ≤ max_step_rad``; each iteration's step is
   capped at ``max_iter_step_rad``;
 * optional posture task in the null space of the pose task:
-  ``dq += (I − Jᵀ (J Jᵀ + λI)⁻¹ J) · posture_gain · (q_posture − q)``;
+  ``dq += (I − J⁺ J) · posture_gain · (q_posture − q)``; once the pose has
+  converged, further steps are kept while they stay within the tolerances, until the
+  posture step falls below ``posture_tol_rad`` or the iteration budget is spent;
 * the best iterate (smallest weighted error) is returned, so an unreachable target
   yields the closest reachable pose found from the warm start, not a jump.
 
@@ -41,6 +44,8 @@ from abc_robot.kinematics.model import ArmModel
 __all__ = ["IKConfig", "IKResult", "IKSolver"]
 
 _LWA = pin.LOCAL_WORLD_ALIGNED
+# Weighted pose error [m] below which the singularity damping fades out linearly.
+_SINGULAR_FADE_M = 0.01
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,8 @@ class IKConfig:
     """Settings of :class:`IKSolver` (defaults suit the YAM arm at teleop rates)."""
 
     max_iters: int = 50  # iterations per solve; a warm-started teleop solve needs 2-5
-    pos_tol_m: float = 1e-4  # converged when the position error is below this [m]
-    rot_tol_rad: float = 1e-3  # ... and the rotation error below this [rad]
+    pos_tol_m: float = 3e-5  # converged when the position error is below this [m]
+    rot_tol_rad: float = 3e-4  # ... and the rotation error below this [rad]
     rot_weight_m: float = 0.3  # weight of rotation rows [m/rad]; 0 solves position only
     damping: float = 1e-6  # floor of the LM damping λ [m²]
     error_damping_gain: float = 1.0  # λ += gain · ½‖weighted error‖² (Sugihara) [1]
@@ -59,6 +64,7 @@ class IKConfig:
     max_step_rad: float | None = None  # largest joint change in one solve [rad]; None = off
     limit_margin_rad: float = 0.0  # stay this far inside the URDF joint limits [rad]
     posture_gain: float = 0.3  # fraction of the posture error corrected per iteration [1]
+    posture_tol_rad: float = 1e-3  # stop polishing the posture when a step is below this [rad]
     stall_step_rad: float = 1e-9  # stop when an iteration moves every joint less than this
     min_relative_progress: float = 1e-4  # stop after 3 iterations each gaining less than this [1]
 
@@ -76,6 +82,7 @@ class IKConfig:
             "limit_margin_rad",
             "stall_step_rad",
             "min_relative_progress",
+            "posture_tol_rad",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -133,7 +140,7 @@ class IKSolver:
         self._rows = 6 if c.rot_weight_m > 0 else 3
         self._w = np.array([1.0, 1.0, 1.0, c.rot_weight_m, c.rot_weight_m, c.rot_weight_m])[: self._rows]
         self._wcol = self._w[:, None]
-        self._e = np.zeros(6)
+        self._zeros6 = np.zeros(6)
 
     def solve(
         self,
@@ -161,8 +168,8 @@ class IKSolver:
         T = np.asarray(T_base_target, dtype=np.float64)
         if T.shape != (4, 4):
             raise KinematicsError(f"T_base_target must be 4x4, got shape {T.shape}")
-        R_t = np.ascontiguousarray(T[:3, :3])
-        p_t = T[:3, 3].copy()
+        R_t = T[:3, :3]
+        p_t = T[:3, 3]
         q0 = np.asarray(q_init, dtype=np.float64)
         if q0.shape != (model.nq,):
             raise KinematicsError(f"q_init must have {model.nq} values, got shape {q0.shape}")
@@ -176,39 +183,53 @@ class IKSolver:
         q = np.minimum(np.maximum(q0, lo), hi)
         posture = None if q_posture is None else np.asarray(q_posture, dtype=np.float64)
 
-        rows, w, wcol, e = self._rows, self._w, self._wcol, self._e
+        rows, w, wcol = self._rows, self._w, self._wcol
         diag = rows + 1
         ptol2, rtol2 = c.pos_tol_m**2, c.rot_tol_rad**2
+        # The weighted error must be below this for both tolerances to possibly hold.
+        near2 = ptol2 + (c.rot_weight_m**2 * rtol2 if rows == 6 else 0.0)
         lam0, gain = c.damping, 0.5 * c.error_damping_gain
-        m0sq, lam_s = c.manipulability_threshold**2, c.singular_damping
+        m0sq, lam_s, fade2 = c.manipulability_threshold**2, c.singular_damping, _SINGULAR_FADE_M**2
         cap, stall, min_gain = c.max_iter_step_rad, c.stall_step_rad, c.min_relative_progress
+        posture_tol = c.posture_tol_rad
+        log3, jac, lwa = pin.log3, pin.computeFrameJacobian, _LWA
         q_best = q
-        J_best = ew_best = None
+        J_best = e_best = ew_best = self._zeros6
         best = math.inf
-        best_pos2 = best_rot2 = math.inf
-        boost = 1.0  # Levenberg–Marquardt trust factor on λ: grows on a failed step
+        boost = 1.0  # Levenberg–Marquardt trust factor on λ: grows after a failed step
         slow = 0
         converged = False
         it = 0
         while it < c.max_iters:
             it += 1
-            J = pin.computeFrameJacobian(model, data, q, fid, _LWA)
+            J = jac(model, data, q, fid, lwa)  # also updates data.oMf[fid]
             M = data.oMf[fid]
+            e = np.empty(6)
             e[:3] = p_t - M.translation
-            e[3:] = pin.log3(R_t @ M.rotation.T)
-            pos2 = float(e[:3] @ e[:3])
-            rot2 = float(e[3:] @ e[3:])
+            e[3:] = log3(R_t @ M.rotation.T)
             ew = e[:rows] * w
             err = float(ew @ ew)
-            if err < best:
+            within = err <= near2 and e[:3] @ e[:3] <= ptol2 and (rows == 3 or e[3:] @ e[3:] <= rtol2)
+            if converged:
+                # Posture polishing: keep the steps that stay within the tolerances,
+                # shrink the ones that do not.
+                if within:
+                    best, q_best, J_best, e_best, ew_best = err, q, J, e, ew
+                    boost = max(1.0, 0.25 * boost)
+                else:
+                    boost *= 4.0
+                    if boost > 1e3:
+                        break
+            elif err < best:
                 # Tiny gains several times running: an unreachable target's closest point.
                 slow = slow + 1 if err > best * (1.0 - min_gain) else 0
-                best, best_pos2, best_rot2, q_best, J_best, ew_best = err, pos2, rot2, q, J, ew
+                best, q_best, J_best, e_best, ew_best = err, q, J, e, ew
                 boost = max(1.0, 0.25 * boost)
-                if pos2 <= ptol2 and (rot2 <= rtol2 or rows == 3):
+                if within:
                     converged = True
-                    break
-                if slow >= 3:
+                    if posture is None:
+                        break
+                elif slow >= 3:
                     break
             else:
                 # The step made things worse: retry from the best iterate, more damped.
@@ -218,19 +239,28 @@ class IKSolver:
             q, J, ew, err = q_best, J_best, ew_best, best
             Jw = J[:rows] * wcol
             lam = (lam0 + gain * err) * boost
-            z = None if posture is None else c.posture_gain * (posture - q)
-            for attempt in range(2):
+            # The posture step shrinks with the trust factor too, or a posture motion
+            # that disturbs the pose would be retried unchanged.
+            z = None if posture is None else (c.posture_gain / boost) * (posture - q)
+            for attempt in (0, 1):
                 A = Jw @ Jw.T
                 A.flat[::diag] += lam
-                chol, y, info = dposv(A, ew, lower=1)
-                # det(A) from the Cholesky factor: manipulability (plus a tiny λ bias).
-                detA = float(chol.diagonal().prod()) ** 2
-                if detA < m0sq:
-                    A.flat[::diag] += lam_s * (1.0 - detA / m0sq)
-                    chol, y, info = dposv(A, ew, lower=1)
+                chol, y, _ = dposv(A, ew, lower=1)
+                if err > 1e-4 * fade2:
+                    # det(A) from the Cholesky factor: the manipulability (plus a tiny
+                    # λ bias). Near a singularity, damp more, fading out as the error
+                    # vanishes so that the last steps still converge quadratically.
+                    detA = float(chol.diagonal().prod()) ** 2
+                    if detA < m0sq:
+                        A.flat[::diag] += lam_s * (1.0 - detA / m0sq) * min(1.0, err / fade2)
+                        chol, y, _ = dposv(A, ew, lower=1)
                 dq = Jw.T @ y
                 if z is not None:
-                    _, y2, _ = dposv(A, Jw @ z, lower=1)
+                    # Undamped projector: a damped one would leak the posture into the
+                    # pose task and leave a residual pose error.
+                    P = Jw @ Jw.T
+                    P.flat[::diag] += 1e-12
+                    _, y2, _ = dposv(P, Jw @ z, lower=1)
                     dq += z - Jw.T @ y2
                 big = float(abs(dq).max())
                 if big > cap:
@@ -247,13 +277,13 @@ class IKSolver:
                 Jw = Jw * free
                 if z is not None:
                     z = z * free
-            if float(abs(q_new - q).max()) < stall:
+            if big < (posture_tol if converged else stall):
                 break
             q = q_new
         return IKResult(
             q=q_best.copy(),
-            pos_err_m=math.sqrt(best_pos2),
-            rot_err_rad=math.sqrt(best_rot2),
+            pos_err_m=math.sqrt(e_best[:3] @ e_best[:3]),
+            rot_err_rad=math.sqrt(e_best[3:] @ e_best[3:]),
             converged=converged,
             iterations=it,
         )
