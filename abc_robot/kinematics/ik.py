@@ -244,16 +244,16 @@ class IKSolver:
             z = None if posture is None else (c.posture_gain / boost) * (posture - q)
             for attempt in (0, 1):
                 A = Jw @ Jw.T
-                A.flat[::diag] += lam
-                chol, y, _ = dposv(A, ew, lower=1)
+                A.ravel()[::diag] += lam
+                chol, y, _ = dposv(A, ew, 1)
                 if err > 1e-4 * fade2:
                     # det(A) from the Cholesky factor: the manipulability (plus a tiny
                     # λ bias). Near a singularity, damp more, fading out as the error
                     # vanishes so that the last steps still converge quadratically.
-                    detA = float(chol.diagonal().prod()) ** 2
+                    detA = math.prod(chol.diagonal().tolist()) ** 2
                     if detA < m0sq:
                         A.flat[::diag] += lam_s * (1.0 - detA / m0sq) * min(1.0, err / fade2)
-                        chol, y, _ = dposv(A, ew, lower=1)
+                        chol, y, _ = dposv(A, ew, 1)
                 dq = Jw.T @ y
                 if z is not None:
                     # Undamped projector: a damped one would leak the posture into the
@@ -262,12 +262,12 @@ class IKSolver:
                     P.flat[::diag] += 1e-12
                     _, y2, _ = dposv(P, Jw @ z, lower=1)
                     dq += z - Jw.T @ y2
-                big = float(abs(dq).max())
+                big = max(map(abs, dq.tolist()))
                 if big > cap:
                     dq *= cap / big
                 q_raw = q + dq
                 q_new = np.minimum(np.maximum(q_raw, lo), hi)
-                if attempt or not (q_new != q_raw).any():
+                if attempt or q_new.tolist() == q_raw.tolist():
                     break
                 # A joint resting on a limit that the step pushes further out cannot
                 # help: drop it from this step and let the others take its share.
