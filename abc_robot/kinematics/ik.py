@@ -8,10 +8,13 @@ error, written for the teleoperation hot path (one solve per arm per control tic
   ``rot_weight_m``); ``J`` is the derivative of ``-e`` up to a term of order ``‖e‖``
   (``Jlog3 = I + O(‖e‖)``), so the iteration still converges quadratically;
 * step ``dq = Jᵀ (J Jᵀ + λ I)⁻¹ e`` with adaptive damping
-  ``λ = damping + error_damping_gain · ½‖e‖²`` (large errors, e.g. unreachable
-  targets, take short, stable steps; small errors converge quadratically) plus a
-  ramp ``singular_damping · (1 − (m/m₀)²)`` when the manipulability
-  ``m = √det(J Jᵀ)`` falls below ``m₀ = manipulability_threshold``;
+  ``λ = (damping + error_damping_gain · ½‖e‖²) · boost``: large errors (unreachable
+  targets) take short, stable steps, small errors converge quadratically; ``boost``
+  is a Levenberg–Marquardt trust factor (a step that makes the error worse is
+  retried from the best iterate with ``boost × 4``; a good step divides it by 4);
+  near a singularity, when the manipulability ``m = √det(J Jᵀ)`` falls below
+  ``m₀ = manipulability_threshold``, ``singular_damping · (1 − (m/m₀)²)`` is added,
+  faded out below 1 cm of error so that the last steps stay quadratic;
 * every iterate is clamped into the joint limits (minus a margin) and into an
   optional per-call box ``|q − q_init| ≤ max_step_rad``; each iteration's step is
   capped at ``max_iter_step_rad``;
@@ -20,12 +23,17 @@ error, written for the teleoperation hot path (one solve per arm per control tic
   converged, further steps are kept while they stay within the tolerances, until the
   posture step falls below ``posture_tol_rad`` or the iteration budget is spent;
 * the best iterate (smallest weighted error) is returned, so an unreachable target
-  yields the closest reachable pose found from the warm start, not a jump.
+  yields the closest reachable pose found from the warm start, never a pose worse
+  than the (limit-clamped) warm start; the solve stops early once three iterations in a row gain
+  less than ``min_relative_progress`` (the closest point is reached).
+* a joint resting on a limit that a step pushes further out is dropped from that
+  step, so the other joints take its share instead of the whole step being clipped.
 
 Per iteration it makes one pinocchio call (``computeFrameJacobian``, which also
 updates the frame placement), one ``log3`` and one 6×6 LAPACK Cholesky solve
-(``dposv``) on preallocated arrays; the pinocchio ``Data`` belongs to the solver.
-An ``IKSolver`` is therefore not thread-safe: use one per thread.
+(``dposv``), and keeps the Python work around them to a few numpy operations; the
+pinocchio ``Data`` belongs to the solver. An ``IKSolver`` is therefore not
+thread-safe: use one per thread.
 """
 
 from __future__ import annotations
@@ -59,7 +67,9 @@ class IKConfig:
     damping: float = 1e-6  # floor of the LM damping λ [m²]
     error_damping_gain: float = 1.0  # λ += gain · ½‖weighted error‖² (Sugihara) [1]
     singular_damping: float = 1e-3  # extra λ [m²] at zero manipulability
-    manipulability_threshold: float = 3e-6  # m₀ (units of √det(JJᵀ), weighted): ~5th percentile over the YAM workspace
+    # m₀ in units of √det(J Jᵀ) with the weighted rows: about the 5th percentile over
+    # the YAM's joint space, so only genuinely near-singular poses get extra damping.
+    manipulability_threshold: float = 3e-6
     max_iter_step_rad: float = 0.3  # largest joint change in one iteration [rad]
     max_step_rad: float | None = None  # largest joint change in one solve [rad]; None = off
     limit_margin_rad: float = 0.0  # stay this far inside the URDF joint limits [rad]
@@ -119,10 +129,12 @@ class IKSolver:
         model: the arm.
         cfg: solver settings.
 
-    Example:
-        >>> arm = ArmModel.from_urdf("yam_follower.urdf")
-        >>> ik = IKSolver(arm)
-        >>> res = ik.solve(T_base_target, q_current)
+    Example::
+
+        arm = ArmModel.from_urdf("yam_follower.urdf")
+        ik = IKSolver(arm)
+        res = ik.solve(T_base_target, q_current)  # warm start: the current joints
+        if res.converged: ...
     """
 
     def __init__(self, model: ArmModel, cfg: IKConfig | None = None) -> None:
