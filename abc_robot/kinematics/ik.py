@@ -24,8 +24,8 @@ error, written for the teleoperation hot path (one solve per arm per control tic
   posture step falls below ``posture_tol_rad`` or the iteration budget is spent;
 * the best iterate (smallest weighted error) is returned, so an unreachable target
   yields the closest reachable pose found from the warm start, never a pose worse
-  than the (limit-clamped) warm start; the solve stops early once three iterations in a row gain
-  less than ``min_relative_progress`` (the closest point is reached).
+  than the (limit-clamped) warm start; the solve stops early once three iterations
+  in a row gain less than ``min_relative_progress`` (the closest point is reached);
 * a joint resting on a limit that a step pushes further out is dropped from that
   step, so the other joints take its share instead of the whole step being clipped.
 
