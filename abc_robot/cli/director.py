@@ -18,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from abc_robot.errors import TransportError
+import numpy as np
+
+from abc_robot.errors import EpisodeError, TransportError
 from abc_robot.transport.bus import Publisher, Requester
 from abc_robot.transport.messages import Event, ModeCommand
 
@@ -34,6 +36,8 @@ class DirectorConfig:
     time_limit_s: an episode ends as a failure after this long [s].
     settle_s: pause after a reset before the episode starts [s].
     stall_s: scripted DAgger operator: intervene when progress has not risen for this long [s].
+    start_tolerance_m: an arm that moved more than this from its reset pose before the
+        episode begins fails the episode run (the reset did not take) [m].
     """
 
     console: str = "ipc://${run}/console"
@@ -42,6 +46,7 @@ class DirectorConfig:
     time_limit_s: float = 20.0
     settle_s: float = 0.5
     stall_s: float = 3.0
+    start_tolerance_m: float = 0.01
 
 
 @dataclass
@@ -132,6 +137,13 @@ class EpisodeDirector:
         snap = self.sim("sim/reset", seed=seed)["snapshot"]
         self.event("reanchor")
         self.sleep(self.cfg.settle_s)
+        # An episode must start from the reset pose, not drift back to where the last
+        # one ended (a follower re-anchoring on a stale state would do exactly that).
+        now = self.sim("sim/snapshot")["snapshot"]
+        for arm, T in snap["T_base_ee"].items():
+            moved = float(np.linalg.norm(np.asarray(now["T_base_ee"][arm])[:3, 3] - np.asarray(T)[:3, 3]))
+            if moved > self.cfg.start_tolerance_m:
+                raise EpisodeError(f"seed {seed}: the {arm} arm left its reset pose by {moved * 1e3:.0f} mm before the episode began")
         return snap
 
     def run_until_done(self, limit_s: float, on_tick: Callable[[dict[str, Any], float], None] | None = None) -> tuple[bool, float, float]:

@@ -162,6 +162,7 @@ class FollowerNode(Node):
         self.engaging = True
         self.q_cmd: np.ndarray | None = None
         self.torque_on = False
+        self.reanchor_after_ns = 0
         self.last_cmd_ns = 0
         self.last_leader: LeaderState | None = None
         self.last_leader_seen_ns = 0
@@ -301,8 +302,10 @@ class FollowerNode(Node):
                     self.set_mode("POLICY", "console")
                 elif msg.kind == "reanchor":
                     # The world was reset (sim) or the arm moved under us: start again
-                    # from the measured state, with no velocity, engaging anew.
+                    # from the measured state, with no velocity, engaging anew — from a
+                    # state sampled after this event, never from one already in flight.
                     self.q_cmd = None
+                    self.reanchor_after_ns = msg.stamp_ns
                     self.chunk_exec.reset()
                     self.policy_anchor = None
 
@@ -337,6 +340,9 @@ class FollowerNode(Node):
             self._publish_state(sample, None, "none", 0)
             return
         if self.q_cmd is None:
+            if sample.stamp_ns < self.reanchor_after_ns:
+                self.mode, self.hold_reason = "HOLD", "waiting for a state sampled after the reset"
+                return
             # First command after start, a device fault or an e-stop = where the arm is.
             self.q_cmd = np.array(sample.q, dtype=float)
             self.safety.reset(self.q_cmd)
