@@ -190,3 +190,42 @@ def test_abc_train_cli_errors(tmp_path, capsys):
     assert parse_weights("intervention=2, demo=0.5") == {"intervention": 2.0, "demo": 0.5}
     with pytest.raises(Exception, match="SOURCE=WEIGHT"):
         parse_weights("intervention")
+
+
+def test_abc_train_reads_recorded_episodes(tmp_path):
+    from abc_robot import recording
+
+    rng = np.random.default_rng(3)
+    for k in range(2):
+        ep, _ = synthetic_episode(rng, steps=12, image_size=224)
+        w = recording.EpisodeWriter(tmp_path / "data", "synthetic")
+        for i in range(12):
+            source = "operator" if k == 0 or i < 6 else "policy"
+            w.append(
+                ep.states[i], ep.actions[i], dict(zip(CAMS, ep.images[i], strict=True)), {"control_source": source}
+            )
+        w.finish(outcome="success")
+    out = tmp_path / "ck"
+    argv = [
+        str(tmp_path / "data"),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch",
+        "4",
+        "--image-size",
+        "16",
+        "--chunk",
+        "5",
+    ]
+    assert train_main(argv) == 0
+    ckpt = load_checkpoint(out, RigSpec())
+    assert ckpt.config.action.chunk == 5 and ckpt.config.observation.cameras == CAMS
+    from abc_robot.policy.dataset import load_recorded_episodes
+
+    eps = load_recorded_episodes(tmp_path / "data", CAMS, 16, log=lambda s: None)
+    assert sorted(len(e.states) for e in eps) == [12, 12]
+    assert eps[0].images.shape == (12, 3, 16, 16, 3)
+    assert sorted({str(s) for e in eps for s in e.sources}) == ["demo", "policy"]
+    assert len(ChunkDataset(eps, 5)) == 18  # policy-controlled steps are left out by default
