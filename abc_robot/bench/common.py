@@ -87,7 +87,7 @@ def report(suite: str, rows: list[Row], *, as_json: bool = False, note: str | No
     with console.capture() as cap:
         console.print(table)
         if note:
-            console.print(note)
+            console.print(note, markup=False)
     text = cap.get()
     print(text, end="")
     return text
