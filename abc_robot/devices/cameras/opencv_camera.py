@@ -35,7 +35,8 @@ class OpenCVCameraConfig:
         ``/dev/v4l/by-id/...``, stable across replugs) or a video file.
     width, height: frame size [px]; 0 keeps the device's (or file's) own. A file's
         frames are resized to it.
-    fps: frame rate asked of the device [Hz]; for a file, 0 paces at the file's own rate.
+    fps: frame rate asked of the device [Hz]. A file always plays at its own rate (a
+        file slower than asked stands in for a camera that falls short); 0 asks for it.
     fourcc: pixel format asked of the device (4 characters, e.g. ``MJPG``, ``YUYV``).
     latency_ms: exposure-to-return delay subtracted from device stamps [ms].
     loop: a file source restarts at its end instead of ending.
@@ -155,7 +156,7 @@ class OpenCVCamera(Camera):
         import cv2
 
         cfg = self.config
-        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*cfg.fourcc))
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*cfg.fourcc))
         if cfg.width and cfg.height:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
@@ -198,7 +199,7 @@ class OpenCVCamera(Camera):
     def _read_file(self, timeout_s: float) -> CameraReading:
         import cv2
 
-        period_ns = 1e9 / self.fps
+        period_ns = 1e9 / self._file_fps
         now = time.monotonic_ns()
         # A reader that fell behind gets the frame due now; the ones in between are dropped.
         due = max(self._next, int((now - self._start_ns) // period_ns))
