@@ -112,15 +112,20 @@ class Publisher:
 
 
 class _SubscriberBase:
+    #: Messages queued before the oldest are dropped (per connection).
+    DEFAULT_RCVHWM = 1000
+
     def __init__(
         self,
         endpoints: str | Iterable[str],
         topics: Sequence[str],
         *,
-        rcvhwm: int,
+        rcvhwm: int | None = None,
         curve: CurveClient | None = None,
         ctx: zmq.Context | None = None,
     ) -> None:
+        if rcvhwm is None:
+            rcvhwm = self.DEFAULT_RCVHWM
         self.endpoints = [expand(e) for e in _as_list(endpoints)]
         self._sock = (ctx or context()).socket(zmq.SUB)
         self._sock.setsockopt(zmq.RCVHWM, rcvhwm)
@@ -163,16 +168,10 @@ class LatestSubscriber(_SubscriberBase):
     topic; older ones are skipped without decoding (they are counted in ``skipped``).
     """
 
-    def __init__(
-        self,
-        endpoints: str | Iterable[str],
-        topics: Sequence[str],
-        *,
-        rcvhwm: int = 100,
-        curve: CurveClient | None = None,
-        ctx: zmq.Context | None = None,
-    ) -> None:
-        super().__init__(endpoints, topics, rcvhwm=rcvhwm, curve=curve, ctx=ctx)
+    DEFAULT_RCVHWM = 100
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
         self.latest: dict[str, Message] = {}
         self.received_ns: dict[str, int] = {}
         self.skipped = 0
@@ -245,16 +244,10 @@ class GapStats:
 class ReliableSubscriber(_SubscriberBase):
     """Every message, in order, with gaps in ``seq`` counted (recorder)."""
 
-    def __init__(
-        self,
-        endpoints: str | Iterable[str],
-        topics: Sequence[str],
-        *,
-        rcvhwm: int = 100_000,
-        curve: CurveClient | None = None,
-        ctx: zmq.Context | None = None,
-    ) -> None:
-        super().__init__(endpoints, topics, rcvhwm=rcvhwm, curve=curve, ctx=ctx)
+    DEFAULT_RCVHWM = 100_000
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
         self.gaps = GapStats()
 
     def recv(self, timeout_s: float = 0.0) -> tuple[str, Message] | None:
