@@ -96,7 +96,10 @@ class EpisodeWriter:
         self.t0_ns = time.monotonic_ns() if t0_ns is None else int(t0_ns)
         self.tick_ns = int(tick_ns)
         self.video_config = video or VideoConfig()
-        self.path.mkdir(parents=True, exist_ok=False)
+        try:
+            self.path.mkdir(parents=True, exist_ok=False)
+        except FileNotFoundError:  # another writer removed the empty staging dir meanwhile
+            self.path.mkdir(parents=True, exist_ok=False)
         self._lock = open(self.path / LOCK, "w")
         fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._lock.write(str(os.getpid()))
@@ -215,6 +218,7 @@ class EpisodeWriter:
         final = self.root / self.name
         os.rename(self.path, final)
         _fsync_path(self.root)
+        self._drop_staging()
         self.closed = True
         self.final_path = final
         return final
@@ -227,7 +231,14 @@ class EpisodeWriter:
         self._close_files()
         self._release_lock()
         shutil.rmtree(self.path, ignore_errors=True)
+        self._drop_staging()
         self.closed = True
+
+    def _drop_staging(self) -> None:
+        try:  # rmdir refuses a staging dir that still holds another episode
+            self.path.parent.rmdir()
+        except OSError:
+            pass
 
     def _close_files(self) -> None:
         self._rows.flush()

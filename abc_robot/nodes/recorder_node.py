@@ -1,0 +1,277 @@
+"""Recorder node: episodes in the ABC layout from the live graph.
+
+Subscribes reliably (every message, gaps counted by sequence number) to both
+followers' ``state``/``command``/``ee``, the cameras and ``console/event``:
+
+- ``episode_start`` (``data``: task, seed, source) starts an episode at the event's
+  stamp, as soon as both followers have published (tick 0 samples the latest data
+  at or before it);
+- ``success`` / ``fail`` (``data.progress``) and ``episode_stop`` end it: every tick up
+  to the event's stamp is written, then the episode is finalized with that outcome;
+- ``episode_discard`` drops the episode being recorded.
+
+Rows are placed on the 30 Hz tick clock by the samples' own stamps (see
+:mod:`abc_robot.recording.session`); a late or dead camera delays rows by at most
+``max_delay_ms`` and is reported in the metadata, its view keeping its last frame.
+Encoding runs in this loop (a few ms per row at 30 Hz); meanwhile ZeroMQ's I/O thread
+keeps receiving into the socket's queue, so nothing upstream waits on the encoder.
+At start the node recovers any episode a previous run left cut off in its root.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from abc_robot.recording.layout import DEFAULT_CAMERAS
+from abc_robot.recording.metadata import file_hashes
+from abc_robot.recording.recovery import recover_all
+from abc_robot.recording.session import EpisodeSession, camera_topic, follower_topics
+from abc_robot.recording.video import VideoConfig
+from abc_robot.runtime.node import Node
+from abc_robot.transport.messages import Event
+
+__all__ = ["RecorderNode", "RecorderConfig"]
+
+END_EVENTS = ("success", "fail", "episode_stop")
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    """Recorder settings (launch file ``params``).
+
+    Attributes:
+        root: episodes directory (relative to the working directory).
+        followers: endpoints of the follower nodes.
+        cameras: camera name → endpoint of the node publishing ``camera/<name>``.
+        stack: the views in the video, top to bottom (names in ``cameras``).
+        console: endpoints publishing ``console/event``.
+        arms: follower arms in row order.
+        task_name: task when ``episode_start`` names none.
+        rig: rig name for the metadata.
+        calibration: calibration file or directory whose sha256 go in the metadata.
+        rate_hz: loop rate [Hz].
+        max_delay_ms: longest a row waits for a late source [ms].
+        camera_timeout_ms: a camera silent this long is reported lost [ms].
+        start_timeout_s: give up starting an episode when a follower has not
+            published for this long [s].
+        recover_on_start: recover cut-off episodes in ``root`` at start.
+        video: encoder settings.
+    """
+
+    root: str = "episodes"
+    followers: list[str] = field(default_factory=lambda: ["ipc://${run}/follower_left", "ipc://${run}/follower_right"])
+    cameras: dict[str, str] = field(default_factory=lambda: {c: f"ipc://${{run}}/camera_{c}" for c in DEFAULT_CAMERAS})
+    stack: list[str] = field(default_factory=lambda: list(DEFAULT_CAMERAS))
+    console: list[str] = field(default_factory=lambda: ["ipc://${run}/console"])
+    arms: list[str] = field(default_factory=lambda: ["left", "right"])
+    task_name: str = "unknown"
+    rig: str = "sim"
+    calibration: str = ""
+    rate_hz: float = 30.0  # [Hz]
+    max_delay_ms: float = 250.0  # [ms]
+    camera_timeout_ms: float = 500.0  # [ms]
+    start_timeout_s: float = 3.0  # [s]
+    recover_on_start: bool = True
+    video: VideoConfig = field(default_factory=VideoConfig)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in self.stack if c not in self.cameras]
+        if missing or not self.stack:
+            raise ValueError(f"stack must name cameras of `cameras` ({sorted(self.cameras)}), got {self.stack}")
+        if self.rate_hz <= 0 or self.max_delay_ms < 0 or self.camera_timeout_ms <= 0:
+            raise ValueError("rate_hz and camera_timeout_ms must be positive, max_delay_ms non-negative")
+
+
+class RecorderNode(Node):
+    Config = RecorderConfig
+
+    def setup(self) -> None:
+        cfg: RecorderConfig = self.config
+        self.episodes = 0
+        self.recovered: list[dict[str, Any]] = []
+        if cfg.recover_on_start:
+            for res in recover_all(cfg.root):
+                self.log(f"recovery: {res.path} {res.status}, {res.num_steps} steps kept, {res.lost_steps} lost {res.reason}".rstrip())
+                self.recovered.append({"path": str(res.path), "status": res.status, "steps": res.num_steps})
+        self.state_topics = [t for arm in cfg.arms for t in follower_topics(arm)[:2]]
+        self.topics = [t for arm in cfg.arms for t in follower_topics(arm)] + [camera_topic(c) for c in cfg.stack]
+        endpoints = [*cfg.followers, *cfg.cameras.values(), *cfg.console]
+        prefixes = [f"follower/{arm}/" for arm in cfg.arms] + [camera_topic(c) for c in cfg.stack] + ["console/event"]
+        self.sub = self.reliable(endpoints, prefixes)
+        # About two seconds of every source, so tick 0 has the samples before it.
+        self.history: dict[str, deque[Any]] = {t: deque(maxlen=60 if t.startswith("camera/") else 1000) for t in self.topics}
+        self.session: EpisodeSession | None = None
+        self.pending: tuple[int, dict[str, Any]] | None = None  # (start stamp, event data)
+        self.ending: tuple[int, str, float | None] | None = None  # (end stamp, outcome, progress)
+        self.start_gaps: dict[tuple[str, str], int] = {}
+        self.last_episode = ""
+        self.last_outcome = ""
+        self.start_failures = 0
+        self.drained = 0
+        self.encode_ms: dict[str, float] = {}
+        self.pump_ms = np.zeros(256)
+        self.n_pumps = 0
+
+    # ---- events ------------------------------------------------------------------------
+    def _on_event(self, ev: Event, now_ns: int) -> None:
+        if ev.kind == "episode_start":
+            if self.session is not None:
+                self._finalize(now_ns, "episode_stop")
+            self.pending = (int(ev.stamp_ns) or now_ns, dict(ev.data))
+        elif ev.kind in END_EVENTS:
+            progress = ev.data.get("progress")
+            if self.pending is not None:
+                self.log(f"{ev.kind} before the episode could start: nothing recorded")
+                self.pending = None
+            elif self.session is not None and self.ending is None:
+                self.ending = (int(ev.stamp_ns) or now_ns, ev.kind, None if progress is None else float(progress))
+        elif ev.kind == "episode_discard":
+            self.pending = None
+            if self.session is not None:
+                self.log(f"episode discarded after {self.session.num_steps} steps")
+                self.session.discard()
+                self.session, self.ending = None, None
+
+    def _try_start(self, now_ns: int) -> None:
+        assert self.pending is not None
+        cfg: RecorderConfig = self.config
+        start_ns, data = self.pending
+        firsts = [self.history[t][0].stamp_ns if self.history[t] else None for t in self.state_topics]
+        if any(f is None for f in firsts):
+            if now_ns - start_ns > cfg.start_timeout_s * 1e9:
+                silent = [t for t, f in zip(self.state_topics, firsts) if f is None]
+                self.log(f"episode not started: no data on {silent} for {cfg.start_timeout_s} s")
+                self.start_failures += 1
+                self.pending = None
+            return
+        t0 = max(start_ns, *firsts)  # every row has both arms' state and command
+        meta = {
+            "rig": cfg.rig,
+            "calibration": file_hashes(cfg.calibration),
+            "episode_start": data,
+            "recorder": {"node": self.name, "max_delay_ms": cfg.max_delay_ms, "camera_timeout_ms": cfg.camera_timeout_ms},
+            "arms": list(cfg.arms),
+        }
+        self.session = EpisodeSession(
+            cfg.root,
+            str(data.get("task") or cfg.task_name),
+            t0,
+            cfg.arms,
+            cfg.stack,
+            history=self.history,
+            max_delay_ns=int(cfg.max_delay_ms * 1e6),
+            camera_timeout_ns=int(cfg.camera_timeout_ms * 1e6),
+            video=cfg.video,
+            metadata=meta,
+        )
+        self.start_gaps = dict(self.sub.gaps.gaps)
+        self.pending = None
+        self.log(f"recording {self.session.path.name} (task {data.get('task') or cfg.task_name})")
+
+    def _finalize(self, now_ns: int, outcome: str, progress: float | None = None) -> None:
+        """Write every tick up to the end (the end event's stamp, else now) and finish."""
+        assert self.session is not None
+        until = now_ns
+        if self.ending is not None:
+            until, outcome, progress = self.ending
+        self.session.pump(now_ns, until, force=True)
+        gaps = {
+            f"{src} {topic}": n - self.start_gaps.get((src, topic), 0)
+            for (src, topic), n in self.sub.gaps.gaps.items()
+            if n - self.start_gaps.get((src, topic), 0) > 0
+        }
+        steps = self.session.num_steps
+        self.encode_ms = _percentiles(self.session.encode_ns)
+        extra = {"seq_gaps": gaps, "seq_gaps_total": sum(gaps.values()), "write_ms": self.encode_ms}
+        path = self.session.finish(outcome, progress, extra)
+        if path is not None:
+            self.episodes += 1
+            self.last_episode = path.name
+            self.log(f"episode {path.name}: {steps} steps, {outcome}")
+        self.last_outcome = outcome
+        self.session, self.ending = None, None
+
+    # ---- the loop ---------------------------------------------------------------------
+    def _ingest(self) -> int:
+        """Take in everything queued (events in arrival order); returns the time after."""
+        msgs = self.sub.drain(20_000)
+        self.drained = len(msgs)
+        now = time.monotonic_ns()
+        for topic, msg in msgs:
+            if topic == "console/event":
+                if isinstance(msg, Event):
+                    self._on_event(msg, now)
+                continue
+            hist = self.history.get(topic)
+            if hist is None:
+                continue
+            hist.append(msg)
+            if self.session is not None:
+                self.session.add(topic, msg)
+        return now
+
+    def step(self, now_ns: int) -> None:
+        t = time.perf_counter_ns()
+        now = self._ingest()
+        if self.pending is not None and self.session is None:
+            self._try_start(now)
+        if self.session is not None:
+            if self.ending is not None:
+                self.session.pump(now, until_ns=self.ending[0])
+                if self.session.done(self.ending[0]) or now - self.ending[0] > self.session.aligner.max_delay_ns:
+                    self._finalize(now, self.ending[1])
+            else:
+                self.session.pump(now)
+        self.pump_ms[self.n_pumps % len(self.pump_ms)] = (time.perf_counter_ns() - t) / 1e6
+        self.n_pumps += 1
+
+    def teardown(self) -> None:
+        # An ordered stop (SIGTERM) finalizes the episode with what has arrived.
+        if getattr(self, "session", None) is None:
+            return
+        try:
+            self._ingest()
+        except Exception as exc:  # finalize with what we have
+            self.log(f"teardown: {exc!r}")
+        if self.session is not None:
+            self._finalize(time.monotonic_ns(), "recorder_stopped")
+
+    def status(self) -> dict[str, Any]:
+        if not hasattr(self, "sub"):
+            return {}
+        s = self.session
+        n = min(self.n_pumps, len(self.pump_ms))
+        out: dict[str, Any] = {
+            "recording": s is not None,
+            "episodes": self.episodes,
+            "steps": s.num_steps if s is not None else 0,
+            "gaps": self.sub.gaps.total_missing,
+            "undecodable": self.sub.dropped,
+            "drained": self.drained,
+            "last_episode": self.last_episode,
+            "last_outcome": self.last_outcome,
+            "recovered": len(self.recovered),
+            "start_failures": self.start_failures,
+        }
+        if n:
+            out["loop_ms_p50"] = round(float(np.percentile(self.pump_ms[:n], 50)), 2)
+            out["loop_ms_max"] = round(float(self.pump_ms[:n].max()), 2)
+        if s is not None:
+            out["dropped_frames"] = sum(h.dropped for h in s.health.values())
+            out["cameras_lost"] = [c for c, h in s.health.items() if h.lost]
+        enc = _percentiles(s.encode_ns[-300:]) if s is not None and s.encode_ns else self.encode_ms
+        out.update({f"write_ms_{k}": v for k, v in enc.items()})
+        return out
+
+
+def _percentiles(samples_ns: list[int]) -> dict[str, float]:
+    """p50/p99/max of per-row write times (letterbox + encode + append) [ms]."""
+    if not samples_ns:
+        return {}
+    a = np.asarray(samples_ns, dtype=np.float64) / 1e6
+    return {"p50": round(float(np.percentile(a, 50)), 2), "p99": round(float(np.percentile(a, 99)), 2), "max": round(float(a.max()), 2)}

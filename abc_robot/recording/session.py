@@ -1,0 +1,221 @@
+"""One episode being recorded from live messages: align on the tick clock, then write.
+
+The recorder node feeds every message it receives (followers' state, command and EE
+pose, camera frames) into :meth:`EpisodeSession.add` and calls :meth:`pump` each
+loop; rows come out when their tick is settled (see
+:class:`~abc_robot.recording.aligner.TickAligner`). No sockets here, so this is
+tested with plain message objects.
+
+Camera health is tracked on the episode's own clock: a camera whose newest frame at
+a tick is older than ``camera_timeout_ns`` is *lost* from that step (its view keeps
+its last frame, black if it never sent one) and *back* when fresh frames resume;
+both are events in the metadata, with per-camera counts of frames the camera itself
+dropped (``frame_index`` gaps) and of steps that reused an old frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from abc_robot.recording.aligner import Tick, TickAligner
+from abc_robot.recording.layout import GOP, TICK_NS, combine_sources
+from abc_robot.recording.steps import pose7
+from abc_robot.recording.video import VideoConfig
+from abc_robot.recording.writer import EpisodeWriter
+
+__all__ = ["EpisodeSession", "follower_topics", "camera_topic"]
+
+
+def follower_topics(arm: str) -> tuple[str, str, str]:
+    """``(state, command, ee)`` topics of one follower."""
+    return f"follower/{arm}/state", f"follower/{arm}/command", f"follower/{arm}/ee"
+
+
+def camera_topic(camera: str) -> str:
+    return f"camera/{camera}"
+
+
+class _CameraHealth:
+    def __init__(self) -> None:
+        self.frames = 0
+        self.dropped = 0  # gaps in the camera's own frame counter
+        self.restarts = 0
+        self.last_index: int | None = None
+        self.stale_steps = 0
+        self.missing_steps = 0
+        self.lost = False
+        self.events: list[dict[str, Any]] = []
+
+    def frame(self, index: int) -> None:
+        self.frames += 1
+        if self.last_index is not None:
+            if index > self.last_index:
+                self.dropped += index - self.last_index - 1
+            else:  # the camera process restarted its counter
+                self.restarts += 1
+        self.last_index = index
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "dropped_frames": self.dropped,
+            "restarts": self.restarts,
+            "stale_steps": self.stale_steps,
+            "missing_steps": self.missing_steps,
+            "lost": any(e["event"] == "lost" for e in self.events),
+            "events": list(self.events),
+        }
+
+
+class EpisodeSession:
+    """Aligns live messages on the 30 Hz clock from ``t0_ns`` and writes the episode.
+
+    Args:
+        root: episodes directory.
+        task_name: the task.
+        t0_ns: tick 0 [monotonic ns].
+        arms: follower arms in row order (``left``, ``right``).
+        cameras: views in stack order.
+        history: messages received before the start, per topic in arrival order (so
+            tick 0 can take the latest sample before it).
+        max_delay_ns: a tick waits at most this long for a late source [ns].
+        camera_timeout_ns: a camera with no frame this long at a tick is lost [ns].
+        video: encoder settings.
+        metadata: extra metadata fields (rig, calibration, start event...).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        task_name: str,
+        t0_ns: int,
+        arms: Sequence[str] = ("left", "right"),
+        cameras: Sequence[str] = ("top", "left", "right"),
+        history: Mapping[str, Iterable[Any]] | None = None,
+        max_delay_ns: int = 250_000_000,
+        camera_timeout_ns: int = 500_000_000,
+        video: VideoConfig | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.arms = tuple(arms)
+        self.cameras = tuple(cameras)
+        self.camera_timeout_ns = camera_timeout_ns
+        self.topics = [t for arm in self.arms for t in follower_topics(arm)] + [camera_topic(c) for c in self.cameras]
+        self.aligner = TickAligner(self.topics, t0_ns, TICK_NS, max_delay_ns)
+        self.health = {c: _CameraHealth() for c in self.cameras}
+        self.samples = {t: 0 for t in self.topics}
+        self.late_ticks = 0
+        self.encode_ns: list[int] = []
+        self.writer = EpisodeWriter(root, task_name, self.cameras, t0_ns=t0_ns, video=video, metadata=metadata)
+        for topic, msgs in (history or {}).items():
+            for msg in msgs:
+                self.add(topic, msg)
+
+    @property
+    def num_steps(self) -> int:
+        return self.writer.num_steps
+
+    @property
+    def path(self) -> Path:
+        return self.writer.path
+
+    def add(self, topic: str, msg: Any) -> None:
+        """Offer a message (topics the episode does not record are ignored)."""
+        if topic not in self.samples:
+            return
+        if self.aligner.push(topic, int(msg.stamp_ns), msg):
+            self.samples[topic] += 1
+            if topic.startswith("camera/"):
+                self.health[topic[len("camera/") :]].frame(int(getattr(msg, "frame_index", 0)))
+
+    def pump(self, now_ns: int, until_ns: int | None = None, force: bool = False) -> int:
+        """Write every tick that is final now; returns how many rows were written."""
+        n = 0
+        for tick in self.aligner.ready(now_ns, until_ns, force):
+            self._write(tick)
+            n += 1
+        return n
+
+    def done(self, until_ns: int) -> bool:
+        """True once every tick at or before ``until_ns`` is written."""
+        return self.aligner.tick_time(self.aligner.next_index) > until_ns
+
+    def _write(self, tick: Tick) -> None:
+        s = tick.samples
+        state, action = [], []
+        step: dict[str, Any] = {"stamps": {}, "frame_index": {}, "ee": {}, "mode": {}, "control_sources": {}}
+        for arm in self.arms:
+            st, cmd, ee = follower_topics(arm)
+            state.append(_q7(s[st]))
+            action.append(_q7(s[cmd]))
+            if s[cmd] is not None:
+                step["mode"][arm] = str(getattr(s[cmd].value, "mode", ""))
+                step["control_sources"][arm] = str(getattr(s[cmd].value, "control_source", "none"))
+            else:
+                step["control_sources"][arm] = "none"
+            if s[ee] is not None:
+                step["ee"][arm] = pose7(s[ee].value.T_base_ee)
+        views: dict[str, np.ndarray | None] = {}
+        for cam in self.cameras:
+            topic = camera_topic(cam)
+            sample = s[topic]
+            h = self.health[cam]
+            if sample is None:
+                views[cam] = None
+                h.missing_steps += 1
+                age = None
+            else:
+                views[cam] = sample.value.image
+                step["frame_index"][cam] = int(getattr(sample.value, "frame_index", 0))
+                age = tick.t_ns - sample.stamp_ns
+                if age > 2 * TICK_NS:
+                    h.stale_steps += 1
+            lost_now = age is None or age > self.camera_timeout_ns
+            if lost_now != h.lost:
+                h.events.append({"event": "lost" if lost_now else "back", "step": tick.index, "t_ns": tick.t_ns})
+            h.lost = lost_now
+        step["stamps"] = {t: (None if s[t] is None else s[t].stamp_ns) for t in self.topics}
+        step["control_source"] = combine_sources(list(step["control_sources"].values()))
+        if tick.late:
+            self.late_ticks += 1
+            step["late"] = list(tick.late)
+        t = time.perf_counter_ns()
+        self.writer.append(np.concatenate(state), np.concatenate(action), views, step)
+        self.encode_ns.append(time.perf_counter_ns() - t)
+        if self.writer.num_steps % GOP == 0:
+            self.writer.update_metadata(self.report())
+
+    def report(self) -> dict[str, Any]:
+        """Counts so far, for the metadata."""
+        cams = {c: h.summary() for c, h in self.health.items()}
+        return {
+            "cameras_health": cams,
+            "dropped_frames": {c: h.dropped for c, h in self.health.items()},
+            "cameras_lost": [c for c, h in cams.items() if h["lost"]],
+            "late_ticks": self.late_ticks,
+            "source_samples": dict(self.samples),
+            "out_of_order": {t: n for t, n in self.aligner.out_of_order.items() if n},
+        }
+
+    def finish(
+        self, outcome: str | Mapping[str, Any] | None, progress: float | None = None, metadata: Mapping[str, Any] | None = None
+    ) -> Path | None:
+        """Finalize (the caller has pumped every tick it wants); returns the episode path."""
+        return self.writer.finish(outcome, progress, {**self.report(), **(metadata or {})})
+
+    def discard(self) -> None:
+        self.writer.discard()
+
+
+def _q7(sample: Any) -> np.ndarray:
+    """The 7 values of an arm (6 joints + gripper); NaN where there is no sample."""
+    out = np.full(7, np.nan)
+    if sample is not None:
+        q = np.asarray(sample.value.q, dtype=np.float64).reshape(-1)[:7]
+        out[: q.size] = q
+    return out
