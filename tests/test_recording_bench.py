@@ -1,0 +1,15 @@
+"""``abc-bench recording --quick`` yields every row with a sane value (no timing asserted)."""
+
+from __future__ import annotations
+
+from abc_robot.bench.recording import run
+
+
+def test_quick_recording_bench_rows() -> None:
+    rows = {r.name: r for r in run(quick=True)}
+    for name in ("encode/realtime_factor", "writer/realtime_factor"):
+        assert rows[name].unit == "x" and rows[name].value > 0, name
+    assert 20 < rows["encode/psnr"].value < 99  # lossy, but a picture
+    assert rows["ours/random_access"].unit == "ms" and rows["ours/random_access"].value > 0
+    for name in ("from_start/random_access", "pyav_seek/random_access"):
+        assert rows[name].vs == "ours/random_access" and rows[name].value > 0, name
