@@ -1,0 +1,230 @@
+"""The recorder node as a process, over real sockets: a camera killed mid-episode, a
+recorder killed mid-episode, and a whole recorded sim episode through ``abc-teleop``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from abc_robot.recording import EpisodeReader, iter_episodes
+from abc_robot.recording.layout import RECORDING_DIR, TICK_NS
+from abc_robot.transport.bus import Publisher, context
+from abc_robot.transport.codec import decode
+from abc_robot.transport.messages import EEPose, Event, Heartbeat, JointCommand, JointState
+
+from .test_cameras_opencv import write_video
+from .utils import REPO, wait_for
+
+CAMS = ("top", "left", "right")
+
+
+def _spawn(kind: str, name: str, params: dict, env: dict[str, str]) -> subprocess.Popen:
+    e = dict(os.environ, **env)
+    e["PYTHONPATH"] = f"{REPO}{os.pathsep}{e.get('PYTHONPATH', '')}"
+    cmd = [sys.executable, "-m", "abc_robot.runtime.node_main", "--kind", kind, "--name", name, "--params", json.dumps(params)]
+    return subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+class _Followers(threading.Thread):
+    """Both followers, as this test: state, command (operator) and EE pose at 100 Hz."""
+
+    def __init__(self, run: str) -> None:
+        super().__init__(daemon=True)
+        self.run_dir = run
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        pubs = {arm: Publisher(f"ipc://{self.run_dir}/follower_{arm}", f"follower_{arm}") for arm in ("left", "right")}
+        while not self.stop.wait(0.01):
+            t = time.monotonic_ns()
+            for a, (arm, pub) in enumerate(pubs.items()):
+                q = np.r_[np.sin(t / 1e9 + a + np.arange(6)), 0.5]
+                pub.publish(f"follower/{arm}/state", JointState(q=q, stamp_ns=t))
+                pub.publish(f"follower/{arm}/command", JointCommand(q=q, mode="TELEOP", control_source="operator", stamp_ns=t))
+                pub.publish(f"follower/{arm}/ee", EEPose(T_base_ee=np.eye(4), stamp_ns=t))
+        for p in pubs.values():
+            p.close()
+
+
+class _Graph:
+    def __init__(self) -> None:
+        self.run = tempfile.mkdtemp(prefix="abcr-", dir="/tmp")
+        self.root = os.path.join(self.run, "episodes")
+        os.environ["ABC_RUN_DIR"] = self.run
+        self.hb = context().socket(zmq.PULL)
+        self.hb.bind(f"ipc://{self.run}/sup")
+        self.env = {"ABC_RUN_DIR": self.run, "ABC_SUPERVISOR": f"ipc://{self.run}/sup"}
+        self.status: dict[str, dict] = {}
+        self.console = Publisher(f"ipc://{self.run}/console", "console")
+        self.followers = _Followers(self.run)
+        self.followers.start()
+        clip = os.path.join(self.run, "clip.avi")
+        write_video(clip, 45, 30.0)
+        self.cameras = {
+            cam: _spawn(
+                "camera",
+                f"camera_{cam}",
+                {
+                    "bind": f"ipc://${{run}}/camera_{cam}",
+                    "camera": cam,
+                    "kind": "opencv",
+                    "params": {"source": clip, "width": 0, "height": 0, "fps": 30, "loop": True},
+                },
+                self.env,
+            )
+            for cam in CAMS
+        }
+        self.recorder = self.start_recorder()
+
+    def start_recorder(self) -> subprocess.Popen:
+        params = {"root": self.root, "camera_timeout_ms": 300.0}
+        return _spawn("recorder", "recorder", params, self.env)
+
+    def poll(self) -> None:
+        while self.hb.poll(0):
+            _, hb = decode(self.hb.recv_multipart())
+            if isinstance(hb, Heartbeat):
+                self.status[hb.node] = dict(hb.status, _stamp=hb.stamp_ns, _pid=hb.pid)
+
+    def st(self, node: str) -> dict:
+        self.poll()
+        return self.status.get(node, {})
+
+    def event(self, kind: str, **data) -> None:
+        self.console.publish("console/event", Event(kind=kind, data=data))
+
+    def wait_steps(self, n: int, timeout_s: float = 30.0) -> None:
+        assert wait_for(lambda: self.st("recorder").get("steps", 0) >= n, timeout_s), self.st("recorder")
+
+    def close(self) -> None:
+        self.followers.stop.set()
+        for p in [self.recorder, *self.cameras.values()]:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in [self.recorder, *self.cameras.values()]:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.console.close()
+        self.hb.close(0)
+
+
+@pytest.fixture(scope="module")
+def graph():
+    old = os.environ.get("ABC_RUN_DIR")
+    g = _Graph()
+    try:
+        ready = lambda: all(g.st(f"camera_{c}").get("published", 0) > 10 for c in CAMS) and "recording" in g.st("recorder")  # noqa: E731
+        assert wait_for(ready, 60), (g.status, g.recorder.poll())
+        yield g
+    finally:
+        g.close()
+        if old is None:
+            os.environ.pop("ABC_RUN_DIR", None)
+        else:
+            os.environ["ABC_RUN_DIR"] = old
+
+
+def test_a_recorder_killed_mid_episode_recovers_it_at_restart(graph):
+    graph.event("episode_start", task="lift_cube", seed=3, source="demo")
+    graph.wait_steps(75)
+    graph.recorder.send_signal(signal.SIGKILL)
+    graph.recorder.wait(10)
+    (partial,) = list((Path(graph.root) / RECORDING_DIR).iterdir())
+    graph.status.pop("recorder", None)
+    graph.recorder = graph.start_recorder()
+    assert wait_for(lambda: graph.st("recorder").get("recovered", 0) == 1, 30), graph.st("recorder")
+    (ep,) = list(iter_episodes(graph.root))
+    assert ep.path.name == partial.name
+    assert ep.num_steps >= 60 and ep.num_steps % 30 == 0
+    assert ep.metadata["outcome"]["ended_by"] == "recovered" and ep.metadata["recovery"]["lost_steps"] <= 30
+    assert ep.metadata["episode_start"] == {"task": "lift_cube", "seed": 3, "source": "demo"}
+    assert len(list(ep.frames())) == ep.num_steps and len(ep.steps) == ep.num_steps
+    ep.close()
+    shutil.rmtree(ep.path)
+
+
+def test_a_camera_killed_mid_episode_is_reported_and_the_episode_stays_usable(graph):
+    assert wait_for(lambda: "recording" in graph.st("recorder"), 30)
+    graph.event("episode_start", task="lift_cube", seed=4, source="demo")
+    graph.wait_steps(45)
+    graph.cameras["left"].send_signal(signal.SIGKILL)
+    killed_at = graph.st("recorder")["steps"]
+    graph.wait_steps(killed_at + 40)
+    graph.event("success", progress=1.0)
+    assert wait_for(lambda: graph.st("recorder").get("episodes", 0) >= 1 and not graph.st("recorder")["recording"], 30)
+    (ep,) = list(iter_episodes(graph.root))
+    meta = ep.metadata
+    n = ep.num_steps
+    assert n >= killed_at + 40 and meta["outcome"] == {"success": True, "progress": 1.0, "ended_by": "success"}
+    assert meta["cameras_lost"] == ["left"]
+    (lost,) = meta["cameras_health"]["left"]["events"]
+    assert lost["event"] == "lost" and killed_at - 10 <= lost["step"] <= killed_at + 20
+    assert meta["cameras_health"]["top"]["events"] == [] and meta["cameras_health"]["right"]["events"] == []
+    assert meta["cameras_health"]["left"]["stale_steps"] >= n - lost["step"]
+    # Usable: every row has its frame, the dead camera's view holds its last frame.
+    frames = list(ep.frames())
+    assert len(frames) == n and len(ep.steps) == n and not np.isnan(ep.states).any()
+    idx = [s["frame_index"]["left"] for s in ep.steps]
+    assert idx[-1] == idx[lost["step"]]
+    left_last = frames[-1][224:448].astype(int)
+    assert np.abs(left_last - frames[lost["step"]][224:448]).mean() < 3.0
+    top_idx = [s["frame_index"]["top"] for s in ep.steps]
+    assert top_idx[-1] > top_idx[lost["step"]]  # the others kept going
+    t = np.array([s["t_ns"] for s in ep.steps])
+    assert np.all(np.diff(t) == TICK_NS)
+
+
+def test_a_recorded_sim_episode_reads_back_frame_for_step(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO), MUJOCO_GL="egl", ABC_RUN_DIR=str(tmp_path / "run"))
+    root = tmp_path / "episodes"
+    cmd = [sys.executable, "-m", "abc_robot.cli.teleop", "--sim", "--headless", "--episodes", "1"]
+    proc = subprocess.run(
+        [*cmd, "--episodes-dir", str(root), "--json"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    (ep,) = list(iter_episodes(root))
+    meta = ep.metadata
+    n = ep.num_steps
+    assert n > 60 and meta["task_name"] == "lift_cube"
+    assert meta["outcome"]["success"] == summary["episodes"][0]["success"]
+    # Every step, every frame.
+    assert ep.states.shape == (n, 14) and not np.isnan(ep.rows).any()
+    assert len(ep.steps) == n and len(list(ep.frames())) == n
+    assert [k for k, (_, key) in enumerate(ep.video.packets()) if key] == list(range(0, n, 30))
+    # Timestamps: the tick clock is exact, every source's stamps monotonic and causal.
+    t = np.array([s["t_ns"] for s in ep.steps])
+    assert t[0] == meta["t0_ns"] and np.all(np.diff(t) == TICK_NS)
+    period = 1e9 / 30
+    for topic in ep.steps[0]["stamps"]:
+        stamps = np.array([s["stamps"][topic] for s in ep.steps], dtype=np.int64)
+        assert np.all(np.diff(stamps) >= 0), topic
+        assert np.all(stamps <= t), topic
+    for cam in CAMS:
+        stamps = np.array([s["stamps"][f"camera/{cam}"] for s in ep.steps], dtype=np.int64)
+        age = t - stamps
+        # Each step shows the newest frame taken at or before its tick: the next
+        # frame any later step shows was taken after this tick...
+        nxt = np.full(n, np.iinfo(np.int64).max)
+        for k in range(n - 2, -1, -1):
+            nxt[k] = stamps[k + 1] if stamps[k + 1] != stamps[k] else nxt[k + 1]
+        assert np.all(nxt > t), cam
+        # ...so most frames lie within one frame period of their tick (frames the
+        # renderer delivered late are counted in the metadata as stale steps).
+        assert np.median(age) < period and np.mean(age < period) > 0.8, (cam, np.percentile(age, [50, 90, 100]))
+    assert meta["control_source_segments"][0]["source"] == "operator"
+    assert summary["nodes"]["recorder"]["status"]["episodes"] == 1
