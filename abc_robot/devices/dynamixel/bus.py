@@ -1,0 +1,459 @@
+"""One serial port with a chain of Dynamixel servos, through ``dynamixel_sdk``.
+
+:class:`DynamixelBus` owns the port and gives the drivers what they need at rate:
+
+- group **sync reads** of a span of registers from every servo (``FAST_SYNC_READ``
+  when the servos support it: one status packet for the whole chain instead of one per
+  servo, 64 instead of 105 bytes for seven positions), with retries, a short packet
+  timeout of our own, and a wait on the port's file descriptor instead of the SDK's
+  busy poll while the servos answer;
+- **sync writes** (goal positions) and single register writes/reads with status;
+- **faults** that never raise out of the hot path: a read returns None, ``fault``
+  says why in words (which servo, timeout or CRC, port lost), counters say how often;
+- **reconnect** after an unplug: the port is reopened by its path (use the stable
+  ``/dev/serial/by-id/...`` name) every ``reconnect_interval_s`` and the drivers'
+  ``on_reconnect`` hooks run (they re-resolve turn counts: the servos may have been
+  power-cycled meanwhile);
+- the USB **latency timer** check at connect (:mod:`.usb`).
+
+The SDK's own packet timeout assumes a 16 ms latency timer (34 ms per failed read);
+ours is ``timeout_ms`` (default 10 ms), so a missing servo costs a loop a few ticks,
+not a tenth of a second.
+"""
+
+from __future__ import annotations
+
+import select
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from abc_robot.devices.dynamixel import control_table as ct
+from abc_robot.devices.dynamixel.sdk import (
+    COMM_RX_CORRUPT,
+    COMM_RX_TIMEOUT,
+    COMM_SUCCESS,
+    GroupSyncReadLike,
+    GroupSyncWriteLike,
+    PacketHandlerLike,
+    PortHandlerLike,
+    Sdk,
+    load_sdk,
+)
+from abc_robot.devices.dynamixel.usb import check_latency_timer
+from abc_robot.errors import DeviceError
+
+__all__ = ["BusConfig", "DynamixelBus", "SyncRead", "Reading"]
+
+# Baud rates the SDK's PortHandler accepts (others make setBaudRate return False).
+_SDK_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1_000_000,
+              1_152_000, 2_000_000, 2_500_000, 3_000_000, 3_500_000, 4_000_000)  # fmt: skip
+
+
+class _Invalid(ValueError):
+    """A config value error naming its field (``from_dict`` puts it in the message)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """A serial port and the servos on it.
+
+    Attributes:
+        port: serial device; prefer ``/dev/serial/by-id/...``, which survives a replug.
+        motor_ids: ids of the servos on this bus, in the order of the driver's vectors.
+        baud: [baud] bus rate; the servos' Baud Rate register must already match
+            (set it once with Dynamixel Wizard). 4 Mbaud: ~0.3 ms of wire per 7-servo read.
+        timeout_ms: [ms] wait for a read's replies before counting a timeout.
+        retries: extra attempts of a failed read or write within one call.
+        fast_sync_read: ``auto`` (use FAST_SYNC_READ if the servos answer it), ``on``, ``off``.
+        reconnect_interval_s: [s] time between attempts to reopen a lost port.
+        return_delay_us: [µs] Return Delay Time written at connect (factory: 500 µs per
+            servo, which alone caps a 7-servo read at ~280 Hz); None leaves the servos as they are.
+        check_latency: warn at connect when the USB adapter's latency timer is not 1 ms.
+    """
+
+    port: str
+    motor_ids: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    baud: int = 4_000_000
+    timeout_ms: float = 10.0
+    retries: int = 1
+    fast_sync_read: Literal["auto", "on", "off"] = "auto"
+    reconnect_interval_s: float = 0.5
+    return_delay_us: int | None = 0
+    check_latency: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            raise _Invalid("port", "a serial device path is required (e.g. /dev/serial/by-id/usb-FTDI_...)")
+        if not self.motor_ids or len(set(self.motor_ids)) != len(self.motor_ids):
+            raise _Invalid("motor_ids", f"need distinct servo ids, got {list(self.motor_ids)}")
+        if not all(0 <= i <= 252 for i in self.motor_ids):
+            raise _Invalid("motor_ids", f"servo ids must be in 0..252, got {list(self.motor_ids)}")
+        if self.baud not in _SDK_BAUDS:
+            raise _Invalid("baud", f"{self.baud} is not a rate dynamixel_sdk accepts; valid: {list(_SDK_BAUDS)}")
+        if self.timeout_ms <= 0 or self.reconnect_interval_s <= 0:
+            raise _Invalid("timeout_ms", "timeout_ms and reconnect_interval_s must be positive")
+        if self.retries < 0:
+            raise _Invalid("retries", "must be >= 0")
+        if self.return_delay_us is not None and not 0 <= self.return_delay_us <= 508:
+            raise _Invalid("return_delay_us", "must be in 0..508 µs (the register counts 2 µs steps)")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One successful group read.
+
+    Attributes:
+        values: register values, shape (n_servos, n_fields), signed where the register is.
+        stamp_ns: ``time.monotonic_ns()`` when the read instruction was sent: the servos
+            latch their registers as it arrives (a few µs later at 4 Mbaud).
+        latency_ns: instruction sent → last reply parsed [ns].
+    """
+
+    values: np.ndarray
+    stamp_ns: int
+    latency_ns: int
+
+
+class SyncRead:
+    """A registered group read: the registers ``fields`` (contiguous span) of every servo.
+
+    Made by :meth:`DynamixelBus.sync_read`; rebound to the new port after a reconnect.
+    """
+
+    def __init__(self, fields: Sequence[ct.Reg], ids: Sequence[int], fast: bool | None) -> None:
+        if not fields:
+            raise ValueError("a sync read needs at least one register")
+        self.fields = tuple(fields)
+        self.ids = tuple(ids)
+        self.address = min(f.address for f in self.fields)
+        self.size = max(f.address + f.size for f in self.fields) - self.address
+        self.fast = fast  # None: not probed yet (auto)
+        self.use_normal = False  # after a failed fast read, until a normal read succeeds
+        self.group: GroupSyncReadLike | None = None
+
+    def bind(self, sdk: Sdk, port: PortHandlerLike, ph: PacketHandlerLike) -> None:
+        g = sdk.GroupSyncRead(port, ph, self.address, self.size)
+        for i in self.ids:
+            g.addParam(i)
+        self.group = g
+
+    def extract(self) -> np.ndarray:
+        g = self.group
+        assert g is not None
+        out = np.empty((len(self.ids), len(self.fields)), dtype=np.int64)
+        for r, i in enumerate(self.ids):
+            for c, f in enumerate(self.fields):
+                v = g.getData(i, f.address, f.size)
+                out[r, c] = ct.to_signed(v, f.size) if f.signed else v
+        return out
+
+    def first_silent_id(self) -> int | None:
+        """After a failed normal sync read: the servo the SDK stopped at (its data is empty)."""
+        data = getattr(self.group, "data_dict", {})
+        for i in self.ids:
+            if len(data.get(i, ())) == 0:
+                return i
+        return None
+
+
+class DynamixelBus:
+    """A Dynamixel Protocol 2.0 bus; see the module docstring.
+
+    Args:
+        config: port, ids, baud, timeouts.
+        sdk: the SDK constructors (default: ``dynamixel_sdk`` itself).
+        log: where warnings go (default: stderr).
+    """
+
+    def __init__(self, config: BusConfig, *, sdk: Sdk | None = None, log: Callable[[str], None] | None = None) -> None:
+        self.config = config
+        self._sdk = sdk or load_sdk()
+        self._log = log or (lambda text: print(f"dynamixel {config.port}: {text}", file=sys.stderr, flush=True))
+        self._lock = threading.RLock()
+        self._port: PortHandlerLike | None = None
+        self._ph: PacketHandlerLike = self._sdk.PacketHandler(2.0)
+        self._reads: list[SyncRead] = []
+        self._writers: dict[tuple[int, int], GroupSyncWriteLike] = {}
+        self._next_attempt_s = 0.0
+        self._fault: str | None = None
+        self._ever_connected = False
+        self.on_reconnect: list[Callable[[], None]] = []
+        self.fault_log: list[str] = []
+        self.counts = {"reads": 0, "timeouts": 0, "corrupt": 0, "retries": 0, "port_errors": 0, "reconnects": 0, "writes_failed": 0}
+        self.latency_warning: str | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    @property
+    def is_connected(self) -> bool:
+        """True while the port is open (the servos may still be silent: see ``fault``)."""
+        return self._port is not None
+
+    @property
+    def fault(self) -> str | None:
+        """What went wrong on the last failed operation; None after a success."""
+        return self._fault
+
+    def connect(self) -> None:
+        """Open the port, check every servo answers, apply the return delay.
+
+        Raises:
+            DeviceError: the port cannot be opened, or servos do not answer (named, with
+                what to check).
+        """
+        c = self.config
+        with self._lock:
+            if self._port is None:
+                try:
+                    self._open()
+                except OSError as exc:
+                    raise DeviceError(
+                        f"cannot open {c.port} ({exc}): is the adapter plugged in, and are you in the "
+                        "'dialout' group (`sudo usermod -aG dialout $USER`)?"
+                    ) from exc
+            silent = [i for i in c.motor_ids if self.ping(i) is None]
+            if silent:
+                self.close()
+                raise DeviceError(
+                    f"servo(s) {silent} of {list(c.motor_ids)} do not answer on {c.port} at {c.baud} baud: "
+                    "check servo power, the daisy-chain cables, the ids and the servos' baud rate "
+                    "(Dynamixel Wizard scans all rates)"
+                )
+            self._ever_connected = True
+            if c.return_delay_us is not None:
+                self._set_return_delay(c.return_delay_us // 2)
+            if c.check_latency:
+                chk = check_latency_timer(c.port)
+                self.latency_warning = chk.warning() if chk is not None else None
+                if self.latency_warning:
+                    self._log(self.latency_warning)
+
+    def close(self) -> None:
+        """Close the port. Idempotent; safe from atexit."""
+        got = self._lock.acquire(timeout=1.0)
+        try:
+            port, self._port = self._port, None
+            if port is not None:
+                try:
+                    port.closePort()
+                except Exception:  # noqa: BLE001 - a vanished device may fail to close
+                    pass
+        finally:
+            if got:
+                self._lock.release()
+
+    # ---- reads ---------------------------------------------------------------------------
+    def sync_read(self, fields: Sequence[ct.Reg], ids: Iterable[int] | None = None) -> SyncRead:
+        """Register a group read of ``fields`` from ``ids`` (default: every servo)."""
+        fast = {"auto": None, "on": True, "off": False}[self.config.fast_sync_read]
+        group = SyncRead(fields, tuple(ids) if ids is not None else self.config.motor_ids, fast)
+        with self._lock:
+            if self._port is not None:
+                group.bind(self._sdk, self._port, self._ph)
+            self._reads.append(group)
+        return group
+
+    def read(self, group: SyncRead) -> Reading | None:
+        """One group read (with retries); None on failure, ``fault`` then says why.
+
+        Never raises for a device fault; a lost port is reopened on later calls.
+        """
+        with self._lock:
+            if self._port is None and not self._reconnect():
+                return None
+            for attempt in range(1 + self.config.retries):
+                if self._port is None:  # lost again (e.g. inside a reconnect hook)
+                    return None
+                if attempt:
+                    self.counts["retries"] += 1
+                fast = bool(group.fast is not False and not group.use_normal)
+                try:
+                    result, stamp, done = self._read_once(group, fast)
+                except (OSError, ValueError) as exc:  # SerialException is an OSError
+                    self._lost(f"port error during read: {exc}")
+                    return None
+                if result == COMM_SUCCESS:
+                    if group.fast is None and fast:
+                        group.fast = True
+                    group.use_normal = False
+                    self.counts["reads"] += 1
+                    self._fault = None
+                    return Reading(group.extract(), stamp, done - stamp)
+                self._read_failed(group, fast, result)
+            return None
+
+    def _read_once(self, group: SyncRead, fast: bool) -> tuple[int, int, int]:
+        g, port = group.group, self._port
+        assert g is not None and port is not None
+        result = g.fastSyncReadTxPacket() if fast else g.txPacket()
+        stamp = time.monotonic_ns()
+        if result != COMM_SUCCESS:
+            raise OSError(f"transmit failed: {self._ph.getTxRxResult(result)}")
+        port.setPacketTimeoutMillis(self.config.timeout_ms)
+        # Sleep until the first reply byte instead of spinning in the SDK's poll loop:
+        # the CPU goes to whoever needs it (on the rig, the other arm's reader).
+        select.select([port.ser.fileno()], [], [], self.config.timeout_ms / 1e3)
+        result = g.fastSyncReadRxPacket() if fast else g.rxPacket()
+        return result, stamp, time.monotonic_ns()
+
+    def _read_failed(self, group: SyncRead, fast: bool, result: int) -> None:
+        kind = "corrupt reply (CRC)" if result == COMM_RX_CORRUPT else "no reply"
+        self.counts["corrupt" if result == COMM_RX_CORRUPT else "timeouts"] += 1
+        if fast:
+            if group.fast is None:
+                group.fast = False
+                self._log("servos do not answer FAST_SYNC_READ; using SYNC_READ")
+            group.use_normal = True  # a normal read names the servo at fault
+            self._set_fault(f"fast sync read of {list(group.ids)}: {kind}")
+            return
+        who = group.first_silent_id()
+        where = f"servo {who}" if who is not None else f"servos {list(group.ids)}"
+        if result not in (COMM_RX_TIMEOUT, COMM_RX_CORRUPT):
+            kind = self._ph.getTxRxResult(result)
+        self._set_fault(f"{where}: {kind} within {self.config.timeout_ms:g} ms")
+
+    # ---- writes and single registers -------------------------------------------------------
+    def sync_write(self, reg: ct.Reg, values: dict[int, int]) -> bool:
+        """Write ``reg`` of several servos in one packet (no replies); False on a port error."""
+        with self._lock:
+            if self._port is None and not self._reconnect():
+                return False
+            key = (reg.address, reg.size)
+            w = self._writers.get(key)
+            if w is None:
+                w = self._writers[key] = self._sdk.GroupSyncWrite(self._port, self._ph, reg.address, reg.size)
+            w.clearParam()
+            for i, v in values.items():
+                w.addParam(i, list((int(v) & ((1 << (8 * reg.size)) - 1)).to_bytes(reg.size, "little")))
+            try:
+                result = w.txPacket()
+            except (OSError, ValueError) as exc:
+                self._lost(f"port error during write: {exc}")
+                return False
+            if result != COMM_SUCCESS:
+                self.counts["writes_failed"] += 1
+                self._set_fault(f"sync write of {reg.name}: {self._ph.getTxRxResult(result)}")
+                return False
+            return True
+
+    def write(self, dxl_id: int, reg: ct.Reg, value: int) -> bool:
+        """Write one register of one servo and check its status (with retries)."""
+        data = list((int(value) & ((1 << (8 * reg.size)) - 1)).to_bytes(reg.size, "little"))
+        with self._lock:
+            for _ in range(1 + self.config.retries):
+                if self._port is None and not self._reconnect():
+                    return False
+                try:
+                    result, error = self._ph.writeTxRx(self._port, dxl_id, reg.address, reg.size, data)
+                except (OSError, ValueError) as exc:
+                    self._lost(f"port error during write: {exc}")
+                    continue
+                if result == COMM_SUCCESS and not (error & 0x7F):
+                    return True
+                why = self._ph.getRxPacketError(error) if result == COMM_SUCCESS else self._ph.getTxRxResult(result)
+                self._set_fault(f"servo {dxl_id}: write {reg.name}={value} failed: {why}")
+            self.counts["writes_failed"] += 1
+            return False
+
+    def read_register(self, dxl_id: int, reg: ct.Reg) -> int | None:
+        """Read one register of one servo (with retries); None on failure."""
+        with self._lock:
+            for _ in range(1 + self.config.retries):
+                if self._port is None and not self._reconnect():
+                    return None
+                try:
+                    data, result, error = self._ph.readTxRx(self._port, dxl_id, reg.address, reg.size)
+                except (OSError, ValueError) as exc:
+                    self._lost(f"port error during read: {exc}")
+                    continue
+                if result == COMM_SUCCESS and len(data) == reg.size:
+                    v = int.from_bytes(bytes(data), "little")
+                    return ct.to_signed(v, reg.size) if reg.signed else v
+                self._set_fault(f"servo {dxl_id}: read {reg.name}: {self._ph.getTxRxResult(result)}")
+            return None
+
+    def ping(self, dxl_id: int) -> int | None:
+        """Model number of servo ``dxl_id``, or None if it does not answer."""
+        with self._lock:
+            if self._port is None:
+                return None
+            for _ in range(1 + self.config.retries):
+                try:
+                    model, result, _ = self._ph.ping(self._port, dxl_id)
+                except (OSError, ValueError) as exc:
+                    self._lost(f"port error during ping: {exc}")
+                    return None
+                if result == COMM_SUCCESS:
+                    return int(model)
+            return None
+
+    # ---- status -------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Counters and state for heartbeats (JSON-able)."""
+        return {
+            "port": self.config.port,
+            "connected": self.is_connected,
+            "fault": self._fault,
+            "fast_sync_read": [g.fast for g in self._reads],
+            **self.counts,
+        }
+
+    # ---- internals ---------------------------------------------------------------------------
+    def _open(self) -> None:
+        c = self.config
+        port: PortHandlerLike = self._sdk.PortHandler(c.port)
+        if not port.setBaudRate(c.baud):  # opens the port at that rate
+            raise OSError(f"dynamixel_sdk refused baud {c.baud}")
+        self._port = port
+        self._writers.clear()
+        for g in self._reads:
+            g.bind(self._sdk, port, self._ph)
+
+    def _reconnect(self) -> bool:
+        if not self._ever_connected:
+            return False
+        now = time.monotonic()
+        if now < self._next_attempt_s:
+            return False
+        self._next_attempt_s = now + self.config.reconnect_interval_s
+        try:
+            self._open()
+        except OSError as exc:
+            self._set_fault(f"port lost, reopening every {self.config.reconnect_interval_s:g} s: {exc}")
+            return False
+        self.counts["reconnects"] += 1
+        for g in self._reads:
+            if self.config.fast_sync_read == "auto":
+                g.fast = None  # the servos may have been swapped: probe again
+            g.use_normal = False
+        self._log(f"port reopened (reconnect #{self.counts['reconnects']})")
+        for hook in list(self.on_reconnect):
+            hook()
+        return True
+
+    def _lost(self, why: str) -> None:
+        self.counts["port_errors"] += 1
+        self._set_fault(why)
+        self.close()
+        self._next_attempt_s = time.monotonic() + self.config.reconnect_interval_s
+
+    def _set_fault(self, text: str) -> None:
+        if text != self._fault:
+            self.fault_log.append(text)
+            del self.fault_log[:-50]
+        self._fault = text
+
+    def _set_return_delay(self, value: int) -> None:
+        for i in self.config.motor_ids:
+            current = self.read_register(i, ct.RETURN_DELAY_TIME)
+            if current is not None and current != value and not self.write(i, ct.RETURN_DELAY_TIME, value):
+                self._log(f"servo {i}: cannot set Return Delay Time to {2 * value} µs (torque on? EEPROM is locked then)")
