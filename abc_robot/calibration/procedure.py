@@ -70,11 +70,11 @@ class Operator(Protocol):
 class ConsoleOperator:
     """Asks on the terminal and waits for Enter."""
 
-    def __init__(self, ask: Callable[[str], str] = input, say: Callable[[str], None] = print) -> None:
-        self.ask, self.say = ask, say
+    def __init__(self, ask: Callable[[str], str] | None = None) -> None:
+        self.ask = ask
 
     def hold(self, step: str, instruction: str) -> None:
-        self.ask(f"{instruction} — then press Enter ")
+        (self.ask or input)(f"{instruction} — then press Enter ")
 
 
 class ImmediateOperator:

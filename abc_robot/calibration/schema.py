@@ -123,11 +123,12 @@ class LeaderCalibration:
             raise _Invalid("gripper_closed_rad", f"trigger travel {travel:.3f} rad must be in 0.05..π; re-measure it")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain YAML-able mapping, identification fields first."""
         d = asdict(self)
-        for k, v in d.items():
-            if isinstance(v, tuple):
-                d[k] = [float(x) if isinstance(x, float) else x for x in v]
-        return d
+        first = ("schema_version", "kind", "arm", "motor_ids", "baud", "port")
+        out = {k: d.pop(k) for k in first}
+        out.update(d)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
 
 @dataclass(frozen=True)

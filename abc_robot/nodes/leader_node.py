@@ -1,0 +1,215 @@
+"""GELLO leader node: one process per arm, publishing ``leader/<arm>`` at its read rate.
+
+Each tick is one sync read of the arm's seven servos
+(:class:`~abc_robot.devices.dynamixel.leader.LeaderReader`: calibration, 2π turn
+resolution, trigger, leader FK) and, if it succeeded, one
+:class:`~abc_robot.transport.messages.LeaderState` stamped with the encoder read time.
+A failed read publishes **nothing**: a follower's stale-input watchdog then holds the
+arm, which is the safe reaction to a leader that lost its data. The reader keeps
+retrying and reopens an unplugged adapter; a port that is missing at start is waited
+for the same way (the node never dies of a device fault). Heartbeat status: reads
+per second, read latency, the fault in words, bus counters, the USB latency warning.
+
+``emulate`` serves an emulated leader at ``port`` in this process (the calibration
+file's offsets and signs as its build, the arm swinging around ``center_q_rad``):
+the hardware launch graph then runs without hardware.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from abc_robot.runtime.node import Node
+from abc_robot.transport.messages import LeaderState
+
+__all__ = ["LeaderNode", "LeaderNodeConfig", "LeaderEmulation"]
+
+
+@dataclass(frozen=True)
+class LeaderEmulation:
+    """An emulated leader arm moved by a scripted hand (see :mod:`abc_robot.testing.dynamixel_leader`).
+
+    Attributes:
+        center_q_rad: [rad] pose the arm swings around (6).
+        amplitude_rad: [rad] swing of every joint.
+        period_s: [s] swing period.
+        gripper_period_s: [s] trigger open-close period (0: released).
+        wraps: extra turns in each servo's Present Position at power-up (7).
+    """
+
+    center_q_rad: tuple[float, ...] = (0.0, 1.3, 1.2, -1.2, 0.0, 0.0)
+    amplitude_rad: float = 0.15
+    period_s: float = 4.0
+    gripper_period_s: float = 5.0
+    wraps: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 0)
+
+    def __post_init__(self) -> None:
+        if len(self.center_q_rad) != 6 or len(self.wraps) != 7:
+            raise ValueError("center_q_rad needs 6 values and wraps 7")
+
+
+@dataclass(frozen=True)
+class LeaderNodeConfig:
+    """Attributes:
+    arm: ``left`` or ``right`` (topic ``leader/<arm>``).
+    bind: publisher endpoint.
+    calibration: the arm's calibration file (``calibration/<rig>/<arm>.yaml``).
+    port: serial device; overrides the calibration file's (prefer ``/dev/serial/by-id/...``).
+    rate_hz: [Hz] read and publish rate (a 4 Mbaud bus with a 1 ms USB latency timer
+        sustains ~400-1000 Hz for 7 servos).
+    motor_ids: servo ids expected (checked against the file; None: the file's).
+    timeout_ms: [ms] wait for a read's replies.
+    retries: extra read attempts within one tick.
+    fast_sync_read: ``auto`` / ``on`` / ``off``.
+    reconnect_interval_s: [s] between attempts to reopen a lost (or never found) port.
+    fk: publish the leader FK pose (needs the leader URDF).
+    emulate: serve an emulated leader at ``port`` in this process (no hardware).
+    """
+
+    arm: Literal["left", "right"]
+    bind: str
+    calibration: str
+    port: str = ""
+    rate_hz: float = 400.0
+    motor_ids: tuple[int, ...] | None = None
+    timeout_ms: float = 5.0
+    retries: int = 1
+    fast_sync_read: Literal["auto", "on", "off"] = "auto"
+    reconnect_interval_s: float = 0.5
+    fk: bool = True
+    emulate: LeaderEmulation | None = None
+
+    def __post_init__(self) -> None:
+        if self.rate_hz <= 0:
+            raise ValueError("rate_hz must be positive")
+
+
+class LeaderNode(Node):
+    """Reads one GELLO leader arm and publishes it; see the module docstring."""
+
+    Config = LeaderNodeConfig
+
+    def setup(self) -> None:
+        from abc_robot.calibration.schema import load_leader_calibration
+        from abc_robot.devices.dynamixel.bus import BusConfig, DynamixelBus
+        from abc_robot.devices.dynamixel.leader import LeaderReader
+
+        cfg: LeaderNodeConfig = self.config
+        self.topic = f"leader/{cfg.arm}"
+        self.cal = load_leader_calibration(cfg.calibration, arm=cfg.arm, motor_ids=cfg.motor_ids)
+        port = cfg.port or self.cal.port
+        if not port:
+            from abc_robot.errors import ConfigError
+
+            raise ConfigError("no serial port: set port in the node params or in the calibration file", field="port")
+        self.emulator: Any = None
+        if cfg.emulate is not None:
+            self._start_emulator(port, cfg.emulate)
+        bus_cfg = BusConfig(
+            port=port,
+            motor_ids=self.cal.motor_ids,
+            baud=self.cal.baud,
+            timeout_ms=cfg.timeout_ms,
+            retries=cfg.retries,
+            fast_sync_read=cfg.fast_sync_read,
+            reconnect_interval_s=cfg.reconnect_interval_s,
+        )
+        self.reader = LeaderReader(self.cal, DynamixelBus(bus_cfg, log=self.log), fk=cfg.fk)
+        self.pub = self.publisher(cfg.bind)
+        self.connected = False
+        self.next_connect_ns = 0
+        self.connect_error: str | None = None
+        self.published = 0
+        self.failed_reads = 0
+        self.stale_since_ns: int | None = None
+        self.ok_stamps: collections.deque[int] = collections.deque(maxlen=4096)
+        self.read_ns: collections.deque[int] = collections.deque(maxlen=2048)
+        self._try_connect(time.monotonic_ns())
+
+    def step(self, now_ns: int) -> None:
+        if not self.connected:
+            if now_ns >= self.next_connect_ns:
+                self._try_connect(now_ns)
+            return
+        t0 = time.perf_counter_ns()
+        sample = self.reader.read()
+        self.read_ns.append(time.perf_counter_ns() - t0)
+        if sample is None:
+            self.failed_reads += 1
+            if self.stale_since_ns is None:
+                self.stale_since_ns = now_ns
+                self.log(f"leader {self.config.arm}: no data ({self.reader.fault}); not publishing")
+            return
+        if self.stale_since_ns is not None:
+            self.log(f"leader {self.config.arm}: data back after {(now_ns - self.stale_since_ns) / 1e9:.2f} s")
+            self.stale_since_ns = None
+        T = sample.T_base_ee if sample.T_base_ee is not None else np.eye(4)
+        self.pub.publish(self.topic, LeaderState(q=sample.q, gripper=sample.gripper, T_base_ee=T, stamp_ns=sample.stamp_ns))
+        self.published += 1
+        self.ok_stamps.append(sample.stamp_ns)
+
+    def teardown(self) -> None:
+        reader = getattr(self, "reader", None)
+        if reader is not None:
+            reader.close()  # a leader's servos stay torque-off: nothing else to undo
+        if getattr(self, "emulator", None) is not None:
+            self.emulator.stop()
+            self.emulator = None
+
+    def status(self) -> dict[str, Any]:
+        if not hasattr(self, "reader"):
+            return {"arm": self.config.arm, "connected": False}
+        now = time.monotonic_ns()
+        recent = sum(1 for s in self.ok_stamps if now - s <= 1_000_000_000)
+        lat = np.asarray(self.read_ns, dtype=np.float64) / 1e3
+        bus = self.reader.bus
+        return {
+            "arm": self.config.arm,
+            "connected": self.connected,
+            "stale": self.stale_since_ns is not None or not self.connected,
+            "fault": self.reader.fault if self.connected else self.connect_error,
+            "reads_per_s": recent,
+            "read_us_p50": float(np.percentile(lat, 50)) if lat.size else None,
+            "read_us_p99": float(np.percentile(lat, 99)) if lat.size else None,
+            "published": self.published,
+            "failed_reads": self.failed_reads,
+            "turn_resolves": self.reader.resolves,
+            "latency_warning": bus.latency_warning,
+            **{k: bus.counts[k] for k in ("timeouts", "corrupt", "port_errors", "reconnects")},
+        }
+
+    # ---- internals -------------------------------------------------------------------------
+    def _try_connect(self, now_ns: int) -> None:
+        from abc_robot.errors import DeviceError
+
+        try:
+            self.reader.connect()
+        except DeviceError as exc:
+            self.next_connect_ns = now_ns + int(self.config.reconnect_interval_s * 1e9)
+            if str(exc) != self.connect_error:
+                self.log(f"leader {self.config.arm}: {exc}; retrying every {self.config.reconnect_interval_s:g} s")
+            self.connect_error = str(exc)
+            return
+        self.connected = True
+        self.connect_error = None
+        self.log(f"leader {self.config.arm}: connected on {self.reader.bus.config.port} at {self.cal.baud} baud")
+
+    def _start_emulator(self, port: str, emu: LeaderEmulation) -> None:
+        from abc_robot.testing.dynamixel_leader import EmulatedLeader, sine_motion
+
+        cal = self.cal
+        self.emulator = EmulatedLeader(
+            port,
+            offsets_rad=cal.offsets_rad,
+            signs=cal.signs,
+            gripper_open_rad=cal.gripper_open_rad,
+            gripper_closed_rad=cal.gripper_closed_rad,
+            ids=cal.motor_ids,
+            motion=sine_motion(emu.center_q_rad, emu.amplitude_rad, emu.period_s, emu.gripper_period_s),
+            wraps=emu.wraps,
+        ).start()
