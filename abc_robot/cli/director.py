@@ -91,7 +91,7 @@ class EpisodeDirector:
 
     def sim(self, topic: str, **data: Any) -> dict[str, Any]:
         assert self.req is not None
-        rep = self.req.request(topic, Event(kind=topic, data=data), timeout_s=5.0)
+        rep = self.req.request(topic, Event(kind=topic, data=data), timeout_s=15.0)
         if not rep.ok:
             raise TransportError(f"{topic}: {rep.message}")
         return rep.data

@@ -155,6 +155,7 @@ class FollowerNode(Node):
         self.mapper = DeltaPoseMapper(cfg.intervention_scale)
         if self.leader_sub is not None:
             self.wake_on(self.leader_sub.socket)
+            self.loop.wake_enabled = cfg.initial_mode == "TELEOP"
         # State of the arbiter.
         self.mode = "HOLD"
         self.requested_mode: str = cfg.initial_mode
@@ -277,6 +278,8 @@ class FollowerNode(Node):
             self.policy_anchor = None
             self.T_leader_ref = None
         self.requested_mode = mode
+        # Only the operator's modes need the loop to wake on every leader sample.
+        self.loop.wake_enabled = mode in ("TELEOP", "INTERVENE")
         # Operator sources engage with a ramp; INTERVENE starts from the current pose.
         self.engaging = mode != "INTERVENE"
 

@@ -39,6 +39,9 @@ class RateLoop:
         # wake-ups in one period the loop just sleeps to the next tick.
         self.max_wakes_per_period = 8
         self._wakes_this_period = 0
+        #: Switch wake-ups off while the node does not need them (e.g. a follower
+        #: executing a policy need not wake on every leader sample).
+        self.wake_enabled = True
 
     def wake_on(self, sock: Any) -> None:
         """Also return from :meth:`sleep` as soon as ``sock`` (a zmq socket) is readable.
@@ -66,7 +69,7 @@ class RateLoop:
             return self.start()
         now = time.monotonic_ns()
         delay = self._next_ns - now
-        if delay > 0 and self._poller is not None and self._wakes_this_period < self.max_wakes_per_period:
+        if delay > 0 and self._poller is not None and self.wake_enabled and self._wakes_this_period < self.max_wakes_per_period:
             if self._poller.poll(delay / 1e6):
                 now = time.monotonic_ns()
                 if now < self._next_ns:
