@@ -13,6 +13,7 @@ A launch file (``launch/*.yaml``)::
         max_restarts: 3
         nice: 0                   # -20..19: followers/leaders negative, cameras/recorder/policy positive
         rt_priority: 0            # SCHED_FIFO priority (expert option; 0: normal scheduling)
+        heartbeat_timeout_s: 10   # optional: a longer silence limit for a node off the control path
         params: {...}             # the node's Config fields
 
 Nodes start in file order. On an ordered stop every node is first told HOLD, then
@@ -48,6 +49,7 @@ class NodeSpec:
     max_restarts: int = 3  # restarts allowed before the policy becomes 'stop'
     nice: int = 0  # scheduling niceness -20..19: negative for control-path nodes, positive for heavy ones
     rt_priority: int = 0  # SCHED_FIFO priority 1-99 (expert option, see README); 0 = normal scheduling
+    heartbeat_timeout_s: float | None = None  # [s] this node's silence limit; None = the graph's
     params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

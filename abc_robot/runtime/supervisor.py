@@ -212,7 +212,8 @@ class Supervisor:
                 self._event(np_.spec.name, "exited", how)
                 self._apply_policy(np_)
                 continue
-            timeout = self.graph.heartbeat_timeout_s if np_.last_heartbeat_ns else self.graph.startup_timeout_s
+            hb_timeout = np_.spec.heartbeat_timeout_s or self.graph.heartbeat_timeout_s
+            timeout = hb_timeout if np_.last_heartbeat_ns else self.graph.startup_timeout_s
             since = now - (np_.last_heartbeat_ns or np_.started_ns)
             if since > timeout * 1e9:
                 np_.handled = True
