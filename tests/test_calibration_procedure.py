@@ -55,7 +55,7 @@ def leader(tmp_path):
 
 @pytest.fixture()
 def bus(leader):
-    b = DynamixelBus(BusConfig(port=str(leader.link), timeout_ms=20.0))
+    b = DynamixelBus(BusConfig(port=str(leader.link), timeout_ms=100.0, retries=3))
     b.connect()
     yield b
     b.close()
@@ -76,7 +76,7 @@ def test_recovers_secret_offsets_signs_and_trigger(leader, bus, tmp_path):
     assert cal.reference_q_rad == RIG.poses["home"] and cal.motor_ids == (1, 2, 3, 4, 5, 6, 7)
     # The recovered calibration reads every pose right, wherever the servos' turns are.
     leader.chain.power_cycle(wraps=[3, -2, 0, 1, -1, 2, 0])
-    with LeaderReader(cal, BusConfig(port=str(leader.link), timeout_ms=20.0)) as reader:
+    with LeaderReader(cal, BusConfig(port=str(leader.link), timeout_ms=100.0, retries=3)) as reader:
         for name, q in RIG.poses.items():
             leader.hold(q, 0.6)
             s = reader.read()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from abc_robot.devices.dynamixel import control_table as ct
 from abc_robot.devices.dynamixel import packet as pk
+from abc_robot.devices.dynamixel.bus import PORT_ERRORS
 from abc_robot.testing.dynamixel_emulator import DynamixelChainEmulator
 
 from .utils import wait_for
@@ -150,7 +151,7 @@ def test_unplug_and_replug_keep_the_link(chain, port):
     assert not chain.link.exists()
     g = sdk.GroupSyncRead(port, PH, ct.PRESENT_POSITION.address, 4)
     g.addParam(1)
-    with pytest.raises(OSError):  # pyserial's SerialException: the device is gone
+    with pytest.raises(PORT_ERRORS):  # SerialException or termios.error: the device is gone
         g.txRxPacket()
     chain.replug()
     assert chain.link.is_symlink() and os.path.exists(os.readlink(chain.link))

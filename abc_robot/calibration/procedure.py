@@ -189,7 +189,7 @@ class Verification:
 def _median_theta(bus: DynamixelBus, samples: int) -> np.ndarray:
     """Servo angles [rad] (7), median of ``samples`` reads (the arm is held still)."""
     group = bus.sync_read([ct.PRESENT_POSITION])
-    reads = []
+    reads: list[np.ndarray] = []
     attempts = 0
     while len(reads) < samples:
         attempts += 1

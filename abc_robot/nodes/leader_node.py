@@ -87,6 +87,17 @@ class LeaderNodeConfig:
     def __post_init__(self) -> None:
         if self.rate_hz <= 0:
             raise ValueError("rate_hz must be positive")
+        # A refused calibration file is a configuration error (the node must not be
+        # restarted in a loop): check it here, where it exits with EX_CONFIG.
+        from abc_robot.calibration.schema import load_leader_calibration
+        from abc_robot.errors import ConfigError
+
+        try:
+            load_leader_calibration(self.calibration, arm=self.arm, motor_ids=self.motor_ids)
+        except ConfigError as exc:
+            err = ValueError(str(exc))
+            err.field = "calibration"  # type: ignore[attr-defined]
+            raise err from exc
 
 
 class LeaderNode(Node):

@@ -26,7 +26,7 @@ from abc_robot.testing.dynamixel_emulator import DynamixelChainEmulator
 __all__ = ["EmulatedLeader", "Motion", "sine_motion"]
 
 #: ``t_s -> (q [rad] (6), gripper [0, 1])``
-Motion = Callable[[float], tuple[Sequence[float], float]]
+Motion = Callable[[float], tuple[Sequence[float] | np.ndarray, float]]
 
 
 def sine_motion(
@@ -88,7 +88,7 @@ class EmulatedLeader:
     def link(self) -> Path:
         return self.chain.link
 
-    def shafts(self, q: Sequence[float], gripper: float) -> list[float]:
+    def shafts(self, q: Sequence[float] | np.ndarray, gripper: float) -> list[float]:
         """Servo shaft angles [rad] (7) of the arm at joints ``q`` and trigger ``gripper``."""
         theta = self.offsets + self.signs * np.asarray(q, dtype=np.float64)
         return [*theta.tolist(), self.g_open + float(gripper) * (self.g_closed - self.g_open)]

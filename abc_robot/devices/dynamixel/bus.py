@@ -48,7 +48,16 @@ from abc_robot.devices.dynamixel.sdk import (
 from abc_robot.devices.dynamixel.usb import check_latency_timer
 from abc_robot.errors import DeviceError
 
-__all__ = ["BusConfig", "DynamixelBus", "SyncRead", "Reading"]
+__all__ = ["BusConfig", "DynamixelBus", "SyncRead", "Reading", "PORT_ERRORS"]
+
+try:
+    from termios import error as _TermiosError
+except ImportError:  # pragma: no cover - not POSIX
+    _TermiosError = OSError  # type: ignore[misc, assignment]
+
+#: What a vanished serial device raises inside the SDK: pyserial's SerialException (an
+#: OSError), termios.error from a flush of a dead tty, ValueError from a closed fd.
+PORT_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, _TermiosError)
 
 # Baud rates the SDK's PortHandler accepts (others make setBaudRate return False).
 _SDK_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1_000_000,
@@ -215,12 +224,13 @@ class DynamixelBus:
             if self._port is None:
                 try:
                     self._open()
-                except OSError as exc:
+                except PORT_ERRORS as exc:
                     raise DeviceError(
                         f"cannot open {c.port} ({exc}): is the adapter plugged in, and are you in the "
                         "'dialout' group (`sudo usermod -aG dialout $USER`)?"
                     ) from exc
-            silent = [i for i in c.motor_ids if self.ping(i) is None]
+            # Patient at connect (3 tries): a busy host must not read as a missing servo.
+            silent = [i for i in c.motor_ids if self.ping(i, attempts=max(3, 1 + c.retries)) is None]
             if silent:
                 self.close()
                 raise DeviceError(
@@ -278,7 +288,7 @@ class DynamixelBus:
                 fast = bool(group.fast is not False and not group.use_normal)
                 try:
                     result, stamp, done = self._read_once(group, fast)
-                except (OSError, ValueError) as exc:  # SerialException is an OSError
+                except PORT_ERRORS as exc:
                     self._lost(f"port error during read: {exc}")
                     return None
                 if result == COMM_SUCCESS:
@@ -302,7 +312,13 @@ class DynamixelBus:
         # Sleep until the first reply byte instead of spinning in the SDK's poll loop:
         # the CPU goes to whoever needs it (on the rig, the other arm's reader).
         select.select([port.ser.fileno()], [], [], self.config.timeout_ms / 1e3)
-        result = g.fastSyncReadRxPacket() if fast else g.rxPacket()
+        try:
+            result = g.fastSyncReadRxPacket() if fast else g.rxPacket()
+        except (IndexError, KeyError):
+            # The SDK's fast parse trusts any packet that passes its CRC: a late status of
+            # an earlier, timed-out request (another id) comes back with no data and the
+            # parse indexes an empty buffer. That is a corrupt read, not a crash.
+            result = COMM_RX_CORRUPT
         return result, stamp, time.monotonic_ns()
 
     def _read_failed(self, group: SyncRead, fast: bool, result: int) -> None:
@@ -336,7 +352,7 @@ class DynamixelBus:
                 w.addParam(i, list((int(v) & ((1 << (8 * reg.size)) - 1)).to_bytes(reg.size, "little")))
             try:
                 result = w.txPacket()
-            except (OSError, ValueError) as exc:
+            except PORT_ERRORS as exc:
                 self._lost(f"port error during write: {exc}")
                 return False
             if result != COMM_SUCCESS:
@@ -350,11 +366,12 @@ class DynamixelBus:
         data = list((int(value) & ((1 << (8 * reg.size)) - 1)).to_bytes(reg.size, "little"))
         with self._lock:
             for _ in range(1 + self.config.retries):
-                if self._port is None and not self._reconnect():
+                port = self._port
+                if port is None and (not self._reconnect() or (port := self._port) is None):
                     return False
                 try:
-                    result, error = self._ph.writeTxRx(self._port, dxl_id, reg.address, reg.size, data)
-                except (OSError, ValueError) as exc:
+                    result, error = self._ph.writeTxRx(port, dxl_id, reg.address, reg.size, data)
+                except PORT_ERRORS as exc:
                     self._lost(f"port error during write: {exc}")
                     continue
                 if result == COMM_SUCCESS and not (error & 0x7F):
@@ -368,11 +385,12 @@ class DynamixelBus:
         """Read one register of one servo (with retries); None on failure."""
         with self._lock:
             for _ in range(1 + self.config.retries):
-                if self._port is None and not self._reconnect():
+                port = self._port
+                if port is None and (not self._reconnect() or (port := self._port) is None):
                     return None
                 try:
-                    data, result, error = self._ph.readTxRx(self._port, dxl_id, reg.address, reg.size)
-                except (OSError, ValueError) as exc:
+                    data, result, error = self._ph.readTxRx(port, dxl_id, reg.address, reg.size)
+                except PORT_ERRORS as exc:
                     self._lost(f"port error during read: {exc}")
                     continue
                 if result == COMM_SUCCESS and len(data) == reg.size:
@@ -381,15 +399,15 @@ class DynamixelBus:
                 self._set_fault(f"servo {dxl_id}: read {reg.name}: {self._ph.getTxRxResult(result)}")
             return None
 
-    def ping(self, dxl_id: int) -> int | None:
-        """Model number of servo ``dxl_id``, or None if it does not answer."""
+    def ping(self, dxl_id: int, attempts: int | None = None) -> int | None:
+        """Model number of servo ``dxl_id``, or None if it does not answer ``attempts`` times."""
         with self._lock:
             if self._port is None:
                 return None
-            for _ in range(1 + self.config.retries):
+            for _ in range(attempts or 1 + self.config.retries):
                 try:
                     model, result, _ = self._ph.ping(self._port, dxl_id)
-                except (OSError, ValueError) as exc:
+                except PORT_ERRORS as exc:
                     self._lost(f"port error during ping: {exc}")
                     return None
                 if result == COMM_SUCCESS:
@@ -427,7 +445,7 @@ class DynamixelBus:
         self._next_attempt_s = now + self.config.reconnect_interval_s
         try:
             self._open()
-        except OSError as exc:
+        except PORT_ERRORS as exc:
             self._set_fault(f"port lost, reopening every {self.config.reconnect_interval_s:g} s: {exc}")
             return False
         self.counts["reconnects"] += 1

@@ -106,7 +106,14 @@ def unstuff(payload: bytes | bytearray) -> bytes:
     while i < n:
         b = payload[i]
         out.append(b)
-        if b == 0xFD and i >= 2 and payload[i - 1] == 0xFF and payload[i - 2] == 0xFF and i + 1 < n and payload[i + 1] == 0xFD:
+        if (
+            b == 0xFD
+            and i >= 2
+            and payload[i - 1] == 0xFF
+            and payload[i - 2] == 0xFF
+            and i + 1 < n
+            and payload[i + 1] == 0xFD
+        ):
             i += 1  # skip the stuffing byte
         i += 1
     return bytes(out)
