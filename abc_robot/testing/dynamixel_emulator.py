@@ -101,7 +101,9 @@ class EmulatedServo:
         return ct.to_signed(v, reg.size) if reg.signed else v
 
     def set(self, reg: ct.Reg, value: int) -> None:
-        self.table[reg.address : reg.address + reg.size] = (value & ((1 << (8 * reg.size)) - 1)).to_bytes(reg.size, "little")
+        self.table[reg.address : reg.address + reg.size] = (value & ((1 << (8 * reg.size)) - 1)).to_bytes(
+            reg.size, "little"
+        )
 
     @property
     def dxl_id(self) -> int:
@@ -466,7 +468,9 @@ class DynamixelChainEmulator:
         targets = [s for s in self.servos if not s.missing and (pkt.dxl_id in (BROADCAST_ID, s.dxl_id))]
         for s in targets:
             if pkt.instruction == Inst.PING:
-                out.append((s, build_status(s.dxl_id, 0, bytes([s.model_number & 0xFF, s.model_number >> 8, s.firmware]))))
+                out.append(
+                    (s, build_status(s.dxl_id, 0, bytes([s.model_number & 0xFF, s.model_number >> 8, s.firmware])))
+                )
             elif pkt.dxl_id == BROADCAST_ID:
                 # Broadcast instructions are executed by every servo, answered only by PING.
                 if pkt.instruction == Inst.WRITE and len(p) >= 3:
@@ -546,7 +550,9 @@ def _parse_ids(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve a chain until SIGINT/SIGTERM (used by ``abc-bench leader`` and for demos)."""
-    ap = argparse.ArgumentParser(prog="python -m abc_robot.testing.dynamixel_emulator", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m abc_robot.testing.dynamixel_emulator", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--link", required=True, help="symlink path for the serial device")
     ap.add_argument("--ids", default="1-7", help="servo ids, e.g. 1-7 or 1,2,5")
     ap.add_argument("--sine", nargs=2, type=float, metavar=("AMP_RAD", "PERIOD_S"), help="move every shaft on a sine")

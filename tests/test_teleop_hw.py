@@ -1,0 +1,201 @@
+"""The hardware teleop graph, launch/teleop_hw.yaml, end to end against emulated devices.
+
+The launcher (``python -m abc_robot.cli.launch``) runs the shipped file; only what a
+rig's own wiring decides differs: the serial ports are ``--set`` overrides pointing at
+emulators served by this test on pseudo-terminals, and the YAM arm's CAN interface is
+python-can's ``udp_multicast`` (a private group per test) because the Damiao emulator
+lives in this process and the follower in another. ``${run}`` is set to this test's
+run directory so the test can listen to the graph.
+
+- Two GELLO leaders: Dynamixel chains built with the example rig's calibration
+  (offsets, signs, trigger range) and power-up wraps, moved by a scripted hand.
+- follower_left: a Dynamixel arm (emulated chain), follower_right: a YAM arm (Damiao
+  chain emulator), console board: its emulator.
+
+Checked: both followers engage, their commands track their leader's end-effector pose
+and the arms move; after SIGINT (Ctrl-C) and after SIGTERM to the launcher every
+follower motor's torque is off, read from the emulators' own registers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import can
+import numpy as np
+import pytest
+import yaml
+
+from abc_robot.calibration.schema import load_leader_calibration
+from abc_robot.devices.damiao import MotorState, YamConfig
+from abc_robot.testing.console_board_emulator import ConsoleBoardEmulator
+from abc_robot.testing.damiao_emulator import DamiaoChainEmulator
+from abc_robot.testing.dynamixel_emulator import DynamixelChainEmulator
+from abc_robot.testing.dynamixel_leader import EmulatedLeader, sine_motion
+from abc_robot.transport import LatestSubscriber
+
+from .utils import REPO, wait_for
+
+LAUNCH = REPO / "launch" / "teleop_hw.yaml"
+RIG = REPO / "calibration" / "example_rig"
+#: A pose both arms reach comfortably (joints [rad]); leaders swing around it.
+CENTER = [0.0, 1.3, 1.2, -1.2, 0.0, 0.0]
+ARMS = ("left", "right")
+
+
+@pytest.fixture()
+def devices(run_dir):
+    """Every device of the graph, emulated: leaders, both followers, the console board."""
+    run = Path(run_dir)
+    leaders = {}
+    for k, arm in enumerate(ARMS):
+        cal = load_leader_calibration(RIG / f"{arm}.yaml", arm=arm)
+        leaders[arm] = EmulatedLeader(
+            run / f"ttyLEADER_{arm}",
+            offsets_rad=cal.offsets_rad,
+            signs=cal.signs,
+            gripper_open_rad=cal.gripper_open_rad,
+            gripper_closed_rad=cal.gripper_closed_rad,
+            ids=cal.motor_ids,
+            motion=sine_motion(CENTER, amplitude_rad=0.12, period_s=3.0 + k, gripper_period_s=4.0),
+            wraps=[1, -1, 0, 2, 0, -1, 1] if arm == "left" else [0, 1, 1, -1, 0, 0, -2],
+        ).start()
+    # The Dynamixel follower as built in the launch file: offsets 0, signs +1, so shaft = joint.
+    dxl = DynamixelChainEmulator(
+        run / "ttyFOLLOWER_left", range(1, 8), initial_rad=CENTER + [0.0], return_delay=0
+    ).start()
+    group = f"239.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+    opts = {"port": random.randint(20000, 60000)}
+    try:
+        can.Bus(interface="udp_multicast", channel=group, **opts).shutdown()
+    except Exception as exc:  # noqa: BLE001 - whatever the OS refuses, say so
+        for d in (*leaders.values(), dxl):
+            d.stop()
+        pytest.skip(f"udp_multicast CAN interface unavailable here ({exc})")
+    yam_params = {
+        "interface": "udp_multicast",
+        "channel": group,
+        "bus_options": opts,
+        # Generous timing: the motors are a thread of this process, sharing its
+        # interpreter with three Dynamixel chains on a busy 2-core machine.
+        "control_hz": 100.0,
+        "reply_timeout_s": 0.05,
+        "silent_after_s": 0.5,
+        "enable_attempts": 5,
+    }
+    yam = DamiaoChainEmulator(
+        group,
+        YamConfig(**yam_params).motor_specs(),
+        interface="udp_multicast",
+        bus_options=opts,
+        initial_p=CENTER + [0.0],
+    ).start()
+    console = ConsoleBoardEmulator(run / "ttyCONSOLE").start()
+    yield {"leaders": leaders, "dxl": dxl, "yam": yam, "yam_params": yam_params, "console": console}
+    console.stop()
+    yam.stop()
+    dxl.stop()
+    for lead in leaders.values():
+        lead.stop()
+
+
+def _launch(run_dir: str, dev: dict) -> tuple[subprocess.Popen, Path]:
+    """Start the shipped graph with this test's run dir and device ports."""
+    graph = yaml.safe_load(LAUNCH.read_text().replace("${run}", run_dir))
+    nodes = {n["name"]: n for n in graph["nodes"]}
+    for n in graph["nodes"]:
+        # The emulators are threads of this (normally scheduled) process: SCHED_FIFO
+        # nodes polling for replies would starve them on a 2-core machine. Real servos
+        # answer whatever the host's scheduling, so only this test drops the priority.
+        n["rt_priority"] = 0
+    launch_file = Path(run_dir) / "teleop_hw.yaml"
+    launch_file.write_text(yaml.safe_dump(graph))
+    backend_left = nodes["follower_left"]["params"]["backend"]
+    assert backend_left["kind"] == "dynamixel", "the left follower of teleop_hw.yaml is the Dynamixel arm"
+    backend_left["params"]["port"] = str(dev["dxl"].link)
+    sets = [
+        # Two cores shared by the whole graph and the emulators (every emulated servo is
+        # Python in this process): leaders and followers at 100 Hz instead of 400 / 250.
+        *(f"leader_{arm}.rate_hz=100" for arm in ARMS),
+        *(f"follower_{arm}.rate_hz=100" for arm in ARMS),
+        *(f"leader_{arm}.port={dev['leaders'][arm].link}" for arm in ARMS),
+        *(f"leader_{arm}.calibration={RIG / (arm + '.yaml')}" for arm in ARMS),
+        f"console_board.board={json.dumps({'port': str(dev['console'].link)})}",
+        f"follower_left.backend={json.dumps(backend_left)}",
+        f"follower_right.backend={json.dumps({'kind': 'yam', 'params': dev['yam_params']})}",
+    ]
+    log = Path(run_dir) / "launch.log"
+    cmd = [sys.executable, "-m", "abc_robot.cli.launch", str(launch_file)]
+    for s in sets:
+        cmd += ["--set", s]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return proc, log
+
+
+def _tracking(sub: LatestSubscriber, arm: str, fk) -> float | None:
+    """Distance [m] between the follower's commanded and the leader's end-effector positions."""
+    sub.poll()
+    lead, cmd = sub.get(f"leader/{arm}"), sub.get(f"follower/{arm}/command")
+    if lead is None or cmd is None or cmd.control_source != "operator":
+        return None
+    return float(np.linalg.norm(fk(np.asarray(cmd.q[:6]))[:3, 3] - np.asarray(lead.T_base_ee)[:3, 3]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_teleop_hw_graph_tracks_leaders_and_leaves_torque_off(run_dir, devices, sig):
+    from abc_robot.kinematics.model import URDF_DIR, ArmModel
+
+    fk = ArmModel.from_urdf(URDF_DIR / "yam_follower.urdf").fk
+    dxl, yam = devices["dxl"], devices["yam"]
+    subs = {
+        arm: LatestSubscriber(
+            [f"ipc://{run_dir}/leader_{arm}", f"ipc://{run_dir}/follower_{arm}"],
+            [f"leader/{arm}", f"follower/{arm}/command"],
+        )
+        for arm in ARMS
+    }
+    proc, log = _launch(run_dir, devices)
+    try:
+        assert wait_for(lambda: all(dxl.torque_enabled), 60), "the Dynamixel follower never enabled torque"
+        assert wait_for(lambda: all(yam.enabled), 30), f"the YAM follower never enabled its motors: {yam.states}"
+        goals0, yam0 = dxl.goals_rad.copy(), yam.positions.copy()
+        for arm in ARMS:
+            err: list[float] = []
+
+            def close_enough(arm=arm, err=err) -> bool:
+                e = _tracking(subs[arm], arm, fk)
+                if e is not None:
+                    err.append(e)
+                return e is not None and e < 0.02
+
+            assert wait_for(close_enough, 20), (
+                f"follower_{arm} commands never tracked leader_{arm} (errors [m]: {err[-5:]})"
+            )
+        # The leaders swing ±0.12 rad: the commands reach the motors, the arms move.
+        assert wait_for(lambda: np.abs(dxl.goals_rad[:6] - goals0[:6]).max() > 0.05, 10), "Dynamixel goals never moved"
+        assert wait_for(lambda: np.abs(yam.positions[:6] - yam0[:6]).max() > 0.05, 10), "YAM joints never moved"
+        proc.send_signal(sig)
+        assert proc.wait(30) == 0, f"launcher exit status after {sig.name}"
+        assert not any(dxl.torque_enabled), f"Dynamixel torque still on after {sig.name}: {dxl.torque_enabled}"
+        assert yam.states == [MotorState.DISABLED] * 7, f"YAM torque still on after {sig.name}: {yam.states}"
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        print(log.read_text()[-6000:])
+        raise
+    finally:
+        for s in subs.values():
+            s.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
