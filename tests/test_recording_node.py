@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import zmq
 
-from abc_robot.recording import EpisodeReader, iter_episodes
+from abc_robot.recording import iter_episodes
 from abc_robot.recording.layout import RECORDING_DIR, TICK_NS
 from abc_robot.transport.bus import Publisher, context
 from abc_robot.transport.codec import decode
@@ -33,7 +33,17 @@ CAMS = ("top", "left", "right")
 def _spawn(kind: str, name: str, params: dict, env: dict[str, str]) -> subprocess.Popen:
     e = dict(os.environ, **env)
     e["PYTHONPATH"] = f"{REPO}{os.pathsep}{e.get('PYTHONPATH', '')}"
-    cmd = [sys.executable, "-m", "abc_robot.runtime.node_main", "--kind", kind, "--name", name, "--params", json.dumps(params)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "abc_robot.runtime.node_main",
+        "--kind",
+        kind,
+        "--name",
+        name,
+        "--params",
+        json.dumps(params),
+    ]
     return subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -52,7 +62,9 @@ class _Followers(threading.Thread):
             for a, (arm, pub) in enumerate(pubs.items()):
                 q = np.r_[np.sin(t / 1e9 + a + np.arange(6)), 0.5]
                 pub.publish(f"follower/{arm}/state", JointState(q=q, stamp_ns=t))
-                pub.publish(f"follower/{arm}/command", JointCommand(q=q, mode="TELEOP", control_source="operator", stamp_ns=t))
+                pub.publish(
+                    f"follower/{arm}/command", JointCommand(q=q, mode="TELEOP", control_source="operator", stamp_ns=t)
+                )
                 pub.publish(f"follower/{arm}/ee", EEPose(T_base_ee=np.eye(4), stamp_ns=t))
         for p in pubs.values():
             p.close()
@@ -127,7 +139,10 @@ def graph():
     old = os.environ.get("ABC_RUN_DIR")
     g = _Graph()
     try:
-        ready = lambda: all(g.st(f"camera_{c}").get("published", 0) > 10 for c in CAMS) and "recording" in g.st("recorder")  # noqa: E731
+
+        def ready() -> bool:
+            return all(g.st(f"camera_{c}").get("published", 0) > 10 for c in CAMS) and "recording" in g.st("recorder")
+
         assert wait_for(ready, 60), (g.status, g.recorder.poll())
         yield g
     finally:
@@ -197,7 +212,11 @@ def test_a_recorded_sim_episode_reads_back_frame_for_step(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
-    (ep,) = list(iter_episodes(root))
+    log = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "recorder" in ln or "director" in ln]
+    eps = list(iter_episodes(root)) if root.is_dir() else []
+    tree = sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.is_dir() else []
+    assert len(eps) == 1, ("\n".join(log[-30:]), tree, summary.get("episodes"), summary["nodes"].get("recorder"))
+    (ep,) = eps
     meta = ep.metadata
     n = ep.num_steps
     assert n > 60 and meta["task_name"] == "lift_cube"
@@ -218,13 +237,16 @@ def test_a_recorded_sim_episode_reads_back_frame_for_step(tmp_path):
         stamps = np.array([s["stamps"][f"camera/{cam}"] for s in ep.steps], dtype=np.int64)
         age = t - stamps
         # Each step shows the newest frame taken at or before its tick: the next
-        # frame any later step shows was taken after this tick...
+        # frame any later step shows was taken after the tick. So every step's frame
+        # lies within one frame period of its tick, the period being the camera's own
+        # at that moment (a camera slowed down by a busy machine has longer ones).
         nxt = np.full(n, np.iinfo(np.int64).max)
         for k in range(n - 2, -1, -1):
             nxt[k] = stamps[k + 1] if stamps[k + 1] != stamps[k] else nxt[k + 1]
-        assert np.all(nxt > t), cam
-        # ...so most frames lie within one frame period of their tick (frames the
-        # renderer delivered late are counted in the metadata as stale steps).
-        assert np.median(age) < period and np.mean(age < period) > 0.8, (cam, np.percentile(age, [50, 90, 100]))
+        has_next = nxt < np.iinfo(np.int64).max
+        assert np.all(age[has_next] < (nxt - stamps)[has_next]), cam
+        assert np.median(age) < 2 * period, (cam, np.percentile(age, [50, 90, 100]))
+        stale = meta["cameras_health"][cam]["stale_steps"]
+        assert stale == int(np.sum(age > 2 * TICK_NS)), cam
     assert meta["control_source_segments"][0]["source"] == "operator"
     assert summary["nodes"]["recorder"]["status"]["episodes"] == 1

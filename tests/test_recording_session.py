@@ -27,7 +27,11 @@ def _feed(session: EpisodeSession, t_end_ns: int, top_dies_at_ns: int, source_at
             q = np.full(7, t / 1e9 + a)
             events.append((t, f"follower/{arm}/state", JointState(q=q, stamp_ns=t)))
             events.append(
-                (t + 500_000, f"follower/{arm}/command", JointCommand(q=q + 0.5, mode="TELEOP", control_source=source_at(t, arm), stamp_ns=t + 500_000))
+                (
+                    t + 500_000,
+                    f"follower/{arm}/command",
+                    JointCommand(q=q + 0.5, mode="TELEOP", control_source=source_at(t, arm), stamp_ns=t + 500_000),
+                )
             )
             events.append((t, f"follower/{arm}/ee", EEPose(T_base_ee=np.eye(4), stamp_ns=t)))
     for c, cam in enumerate(CAMS):
@@ -36,7 +40,9 @@ def _feed(session: EpisodeSession, t_end_ns: int, top_dies_at_ns: int, source_at
             if cam == "top" and t >= top_dies_at_ns:
                 break
             idx = k + (3 if cam == "left" and k >= 20 else 0)  # left drops 3 frames once
-            events.append((t, f"camera/{cam}", CameraFrame(camera=cam, image=_image(c, k), frame_index=idx, stamp_ns=t)))
+            events.append(
+                (t, f"camera/{cam}", CameraFrame(camera=cam, image=_image(c, k), frame_index=idx, stamp_ns=t))
+            )
             k += 1
     events.sort(key=lambda e: e[0])
     for i, (t, topic, msg) in enumerate(events):

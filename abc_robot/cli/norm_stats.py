@@ -20,7 +20,9 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="abc-norm-stats", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="abc-norm-stats", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("directory", help="directory holding episode_<uuid>/ episodes")
     ap.add_argument("--out", default=None, help="output file (default DIR/norm_stats.json)")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")

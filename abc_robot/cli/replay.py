@@ -127,7 +127,9 @@ def _replay_sim(ep: Any, display: _Display | None, speed: float) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="abc-replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="abc-replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("episode", help="an episode directory (episode_<uuid>)")
     where = ap.add_mutually_exclusive_group()
     where.add_argument("--sim", action="store_true", help="replay the recorded actions in MuJoCo")
@@ -150,7 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         ep = EpisodeReader(args.episode)
         out = _summary(ep)
         width = 224 * (2 if args.sim else 1)
-        display = _Display(args.show, args.save_video, width, 224 * len(ep.cameras)) if (args.show or args.save_video) else None
+        display = (
+            _Display(args.show, args.save_video, width, 224 * len(ep.cameras))
+            if (args.show or args.save_video)
+            else None
+        )
         try:
             if args.sim:
                 out.update(_replay_sim(ep, display, args.speed))

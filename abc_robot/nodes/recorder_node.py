@@ -20,6 +20,7 @@ At start the node recovers any episode a previous run left cut off in its root.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -60,6 +61,10 @@ class RecorderConfig:
         start_timeout_s: give up starting an episode when a follower has not
             published for this long [s].
         recover_on_start: recover cut-off episodes in ``root`` at start.
+        max_rows_per_step: rows written per loop tick at most (catching up after a
+            stall takes a few ticks, none of them long).
+        max_messages_per_step: messages taken in per loop tick at most (about 2 s of
+            the sim graph's traffic); the rest wait in the socket's queue.
         video: encoder settings.
     """
 
@@ -77,12 +82,18 @@ class RecorderConfig:
     camera_timeout_ms: float = 500.0  # [ms]
     start_timeout_s: float = 3.0  # [s]
     recover_on_start: bool = True
+    max_rows_per_step: int = 4
+    max_messages_per_step: int = 4000
     video: VideoConfig = field(default_factory=VideoConfig)
 
     def __post_init__(self) -> None:
         missing = [c for c in self.stack if c not in self.cameras]
         if missing or not self.stack:
             raise ValueError(f"stack must name cameras of `cameras` ({sorted(self.cameras)}), got {self.stack}")
+        if self.max_messages_per_step < 100:
+            raise ValueError(f"max_messages_per_step must be >= 100, got {self.max_messages_per_step}")
+        if self.max_rows_per_step < 2:
+            raise ValueError(f"max_rows_per_step must be >= 2 (to catch up), got {self.max_rows_per_step}")
         if self.rate_hz <= 0 or self.max_delay_ms < 0 or self.camera_timeout_ms <= 0:
             raise ValueError("rate_hz and camera_timeout_ms must be positive, max_delay_ms non-negative")
 
@@ -92,11 +103,19 @@ class RecorderNode(Node):
 
     def setup(self) -> None:
         cfg: RecorderConfig = self.config
+        # Loaded now, not when the first episode starts inside the loop.
+        import av  # noqa: F401
+        import cv2  # noqa: F401
+
         self.episodes = 0
+        self.finish_failures = 0
+        self.finishing: list[threading.Thread] = []
         self.recovered: list[dict[str, Any]] = []
         if cfg.recover_on_start:
             for res in recover_all(cfg.root):
-                self.log(f"recovery: {res.path} {res.status}, {res.num_steps} steps kept, {res.lost_steps} lost {res.reason}".rstrip())
+                self.log(
+                    f"recovery: {res.path} {res.status}, {res.num_steps} steps kept, {res.lost_steps} lost {res.reason}".rstrip()
+                )
                 self.recovered.append({"path": str(res.path), "status": res.status, "steps": res.num_steps})
         self.state_topics = [t for arm in cfg.arms for t in follower_topics(arm)[:2]]
         self.topics = [t for arm in cfg.arms for t in follower_topics(arm)] + [camera_topic(c) for c in cfg.stack]
@@ -104,7 +123,9 @@ class RecorderNode(Node):
         prefixes = [f"follower/{arm}/" for arm in cfg.arms] + [camera_topic(c) for c in cfg.stack] + ["console/event"]
         self.sub = self.reliable(endpoints, prefixes)
         # About two seconds of every source, so tick 0 has the samples before it.
-        self.history: dict[str, deque[Any]] = {t: deque(maxlen=60 if t.startswith("camera/") else 1000) for t in self.topics}
+        self.history: dict[str, deque[Any]] = {
+            t: deque(maxlen=60 if t.startswith("camera/") else 1000) for t in self.topics
+        }
         self.session: EpisodeSession | None = None
         self.pending: tuple[int, dict[str, Any]] | None = None  # (start stamp, event data)
         self.ending: tuple[int, str, float | None] | None = None  # (end stamp, outcome, progress)
@@ -141,20 +162,24 @@ class RecorderNode(Node):
         assert self.pending is not None
         cfg: RecorderConfig = self.config
         start_ns, data = self.pending
-        firsts = [self.history[t][0].stamp_ns if self.history[t] else None for t in self.state_topics]
-        if any(f is None for f in firsts):
+        silent = [t for t in self.state_topics if not self.history[t]]
+        if silent:
             if now_ns - start_ns > cfg.start_timeout_s * 1e9:
-                silent = [t for t, f in zip(self.state_topics, firsts) if f is None]
                 self.log(f"episode not started: no data on {silent} for {cfg.start_timeout_s} s")
                 self.start_failures += 1
                 self.pending = None
             return
-        t0 = max(start_ns, *firsts)  # every row has both arms' state and command
+        # Every row has both arms' state and command.
+        t0 = max([start_ns, *(int(self.history[t][0].stamp_ns) for t in self.state_topics)])
         meta = {
             "rig": cfg.rig,
             "calibration": file_hashes(cfg.calibration),
             "episode_start": data,
-            "recorder": {"node": self.name, "max_delay_ms": cfg.max_delay_ms, "camera_timeout_ms": cfg.camera_timeout_ms},
+            "recorder": {
+                "node": self.name,
+                "max_delay_ms": cfg.max_delay_ms,
+                "camera_timeout_ms": cfg.camera_timeout_ms,
+            },
             "arms": list(cfg.arms),
         }
         self.session = EpisodeSession(
@@ -188,18 +213,32 @@ class RecorderNode(Node):
         steps = self.session.num_steps
         self.encode_ms = _percentiles(self.session.encode_ns)
         extra = {"seq_gaps": gaps, "seq_gaps_total": sum(gaps.values()), "write_ms": self.encode_ms}
-        path = self.session.finish(outcome, progress, extra)
-        if path is not None:
-            self.episodes += 1
-            self.last_episode = path.name
-            self.log(f"episode {path.name}: {steps} steps, {outcome}")
-        self.last_outcome = outcome
+        session = self.session
         self.session, self.ending = None, None
+
+        def finish() -> None:
+            try:
+                path = session.finish(outcome, progress, extra)
+            except Exception as exc:  # the episode stays in _recording/ for recovery
+                self.log(f"finishing {session.path.name} failed: {exc!r}; it will be recovered at the next start")
+                self.finish_failures += 1
+                return
+            if path is not None:
+                self.episodes += 1
+                self.last_episode = path.name
+                self.log(f"episode {path.name}: {steps} steps, {outcome}")
+            self.last_outcome = outcome
+
+        # Closing waits on the disk (fsync, rename): off the loop, so a slow disk never
+        # stalls the subscription or the heartbeat. The next episode may start meanwhile.
+        th = threading.Thread(target=finish, name=f"finish-{session.path.name[-8:]}", daemon=True)
+        th.start()
+        self.finishing = [t for t in self.finishing if t.is_alive()] + [th]
 
     # ---- the loop ---------------------------------------------------------------------
     def _ingest(self) -> int:
         """Take in everything queued (events in arrival order); returns the time after."""
-        msgs = self.sub.drain(20_000)
+        msgs = self.sub.drain(self.config.max_messages_per_step)
         self.drained = len(msgs)
         now = time.monotonic_ns()
         for topic, msg in msgs:
@@ -220,19 +259,24 @@ class RecorderNode(Node):
         now = self._ingest()
         if self.pending is not None and self.session is None:
             self._try_start(now)
-        if self.session is not None:
+        s = self.session
+        if s is not None:
+            # A bounded number of rows per tick: a recorder that fell behind (a busy
+            # machine) catches up over a few ticks instead of going silent for seconds.
+            rows = self.config.max_rows_per_step
             if self.ending is not None:
-                self.session.pump(now, until_ns=self.ending[0])
-                if self.session.done(self.ending[0]) or now - self.ending[0] > self.session.aligner.max_delay_ns:
+                end = self.ending[0]
+                s.pump(now, until_ns=end, force=now - end > s.aligner.max_delay_ns, max_rows=rows)
+                if s.done(end):
                     self._finalize(now, self.ending[1])
             else:
-                self.session.pump(now)
+                s.pump(now, max_rows=rows)
         self.pump_ms[self.n_pumps % len(self.pump_ms)] = (time.perf_counter_ns() - t) / 1e6
         self.n_pumps += 1
 
     def teardown(self) -> None:
         # An ordered stop (SIGTERM) finalizes the episode with what has arrived.
-        if getattr(self, "session", None) is None:
+        if not hasattr(self, "session"):
             return
         try:
             self._ingest()
@@ -240,6 +284,8 @@ class RecorderNode(Node):
             self.log(f"teardown: {exc!r}")
         if self.session is not None:
             self._finalize(time.monotonic_ns(), "recorder_stopped")
+        for th in self.finishing:
+            th.join()  # an episode being finished is finished before the process ends
 
     def status(self) -> dict[str, Any]:
         if not hasattr(self, "sub"):
@@ -257,6 +303,7 @@ class RecorderNode(Node):
             "last_outcome": self.last_outcome,
             "recovered": len(self.recovered),
             "start_failures": self.start_failures,
+            "finish_failures": self.finish_failures,
         }
         if n:
             out["loop_ms_p50"] = round(float(np.percentile(self.pump_ms[:n], 50)), 2)
@@ -274,4 +321,8 @@ def _percentiles(samples_ns: list[int]) -> dict[str, float]:
     if not samples_ns:
         return {}
     a = np.asarray(samples_ns, dtype=np.float64) / 1e6
-    return {"p50": round(float(np.percentile(a, 50)), 2), "p99": round(float(np.percentile(a, 99)), 2), "max": round(float(a.max()), 2)}
+    return {
+        "p50": round(float(np.percentile(a, 50)), 2),
+        "p99": round(float(np.percentile(a, 99)), 2),
+        "max": round(float(a.max()), 2),
+    }

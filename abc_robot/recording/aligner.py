@@ -64,7 +64,9 @@ class TickAligner:
             the clock passed to :meth:`ready`, settled or not [ns].
     """
 
-    def __init__(self, sources: Iterable[str], t0_ns: int, tick_ns: int = TICK_NS, max_delay_ns: int = 250_000_000) -> None:
+    def __init__(
+        self, sources: Iterable[str], t0_ns: int, tick_ns: int = TICK_NS, max_delay_ns: int = 250_000_000
+    ) -> None:
         if tick_ns <= 0 or max_delay_ns < 0:
             raise ValueError(f"tick_ns must be positive and max_delay_ns non-negative, got {tick_ns}, {max_delay_ns}")
         self.sources = tuple(sources)

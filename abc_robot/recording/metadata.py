@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -121,14 +122,15 @@ def final_metadata(
     return meta
 
 
-def write_json_atomic(path: str | Path, data: Mapping[str, Any]) -> None:
-    """Write JSON under a temporary name, fsync, then rename over ``path``."""
+def write_json_atomic(path: str | Path, data: Mapping[str, Any], fsync: bool = True) -> None:
+    """Write JSON under a temporary name (``fsync`` it), then rename it over ``path``."""
     p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
+    tmp = p.with_name(p.name + f".tmp{threading.get_ident()}")
     with open(tmp, "w") as f:
         json.dump(data, f, indent=1, default=str)
         f.flush()
-        os.fsync(f.fileno())
+        if fsync:
+            os.fsync(f.fileno())
     os.replace(tmp, p)
 
 
@@ -150,7 +152,5 @@ def file_hashes(directory: str | Path | None) -> dict[str, str]:
     if not d.is_dir():
         return {}
     return {
-        str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(d.rglob("*"))
-        if p.is_file()
+        str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*")) if p.is_file()
     }

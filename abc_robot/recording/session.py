@@ -133,12 +133,14 @@ class EpisodeSession:
             if topic.startswith("camera/"):
                 self.health[topic[len("camera/") :]].frame(int(getattr(msg, "frame_index", 0)))
 
-    def pump(self, now_ns: int, until_ns: int | None = None, force: bool = False) -> int:
-        """Write every tick that is final now; returns how many rows were written."""
+    def pump(self, now_ns: int, until_ns: int | None = None, force: bool = False, max_rows: int | None = None) -> int:
+        """Write the ticks that are final now (at most ``max_rows``); returns how many."""
         n = 0
         for tick in self.aligner.ready(now_ns, until_ns, force):
             self._write(tick)
             n += 1
+            if max_rows is not None and n >= max_rows:
+                break
         return n
 
     def done(self, until_ns: int) -> bool:
@@ -151,15 +153,16 @@ class EpisodeSession:
         step: dict[str, Any] = {"stamps": {}, "frame_index": {}, "ee": {}, "mode": {}, "control_sources": {}}
         for arm in self.arms:
             st, cmd, ee = follower_topics(arm)
+            command, pose = s[cmd], s[ee]
             state.append(_q7(s[st]))
-            action.append(_q7(s[cmd]))
-            if s[cmd] is not None:
-                step["mode"][arm] = str(getattr(s[cmd].value, "mode", ""))
-                step["control_sources"][arm] = str(getattr(s[cmd].value, "control_source", "none"))
+            action.append(_q7(command))
+            if command is not None:
+                step["mode"][arm] = str(getattr(command.value, "mode", ""))
+                step["control_sources"][arm] = str(getattr(command.value, "control_source", "none"))
             else:
                 step["control_sources"][arm] = "none"
-            if s[ee] is not None:
-                step["ee"][arm] = pose7(s[ee].value.T_base_ee)
+            if pose is not None:
+                step["ee"][arm] = pose7(pose.value.T_base_ee)
         views: dict[str, np.ndarray | None] = {}
         for cam in self.cameras:
             topic = camera_topic(cam)
@@ -179,7 +182,7 @@ class EpisodeSession:
             if lost_now != h.lost:
                 h.events.append({"event": "lost" if lost_now else "back", "step": tick.index, "t_ns": tick.t_ns})
             h.lost = lost_now
-        step["stamps"] = {t: (None if s[t] is None else s[t].stamp_ns) for t in self.topics}
+        step["stamps"] = {t: (None if v is None else v.stamp_ns) for t, v in s.items()}
         step["control_source"] = combine_sources(list(step["control_sources"].values()))
         if tick.late:
             self.late_ticks += 1
@@ -203,7 +206,10 @@ class EpisodeSession:
         }
 
     def finish(
-        self, outcome: str | Mapping[str, Any] | None, progress: float | None = None, metadata: Mapping[str, Any] | None = None
+        self,
+        outcome: str | Mapping[str, Any] | None,
+        progress: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Path | None:
         """Finalize (the caller has pumped every tick it wants); returns the episode path."""
         return self.writer.finish(outcome, progress, {**self.report(), **(metadata or {})})

@@ -68,6 +68,10 @@ class StepLog:
         self._f.flush()
         self.lines += 1
 
+    def fileno(self) -> int:
+        assert self._f is not None, "step log closed"
+        return self._f.fileno()
+
     def sync(self) -> None:
         """Make what was written survive a power cut (``fsync``)."""
         if self._f is not None:

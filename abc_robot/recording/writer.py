@@ -4,7 +4,9 @@ The episode is written under ``<root>/_recording/episode_<uuid>/``, append-only:
 row of ``states_actions.bin`` and each line of ``step_data.jsonl`` reaches the OS as
 it is appended (a killed process loses none of them), the video muxer hands each
 finished group of frames to the OS, and once a group is complete everything is
-``fsync``-ed (a power cut loses at most about a second). The writing process holds an
+``fsync``-ed (a power cut loses at most about a second). The ``fsync`` calls run in a
+background thread: on a busy disk one can take seconds, and the caller (the recorder's
+loop) must never wait for the disk. The writing process holds an
 ``flock`` on the episode, which the kernel drops when it dies: that is how recovery
 tells a live episode from a cut-off one.
 
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import queue
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -113,7 +117,8 @@ class EpisodeWriter:
             video={"preset": self.video_config.preset, "crf": self.video_config.crf},
             extra=metadata,
         )
-        write_json_atomic(self.path / START_METADATA, self.metadata)
+        # Durable at the first checkpoint (fsync in the background), not here.
+        write_json_atomic(self.path / START_METADATA, self.metadata, fsync=False)
         self._rows = open(self.path / STATES_ACTIONS, "ab")
         self._steps = StepLog(self.path / STEP_DATA)
         self._video = StackedVideoWriter(self.path / VIDEO, VIEW_SIZE, VIEW_SIZE * len(self.cameras), self.video_config)
@@ -124,6 +129,11 @@ class EpisodeWriter:
         self.num_steps = 0
         self.closed = False
         self.final_path: Path | None = None
+        self._sync_jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._syncer = threading.Thread(target=self._sync_loop, name=f"fsync-{self.episode_id[:8]}", daemon=True)
+        self._syncer.start()
+        #: The last error of a background fsync (None: all fine).
+        self.sync_error: str | None = None
 
     # ---- writing ------------------------------------------------------------------
     def append(
@@ -179,15 +189,39 @@ class EpisodeWriter:
 
     def _checkpoint(self) -> None:
         # A group of frames just closed: make everything written so far durable, and
-        # refresh what recovery would report (counts so far).
-        os.fsync(self._rows.fileno())
-        self._steps.sync()
-        _fsync_path(self.path / VIDEO)
-        write_json_atomic(self.path / START_METADATA, {**self.metadata, "num_steps": self.num_steps})
+        # refresh what recovery would report (counts so far). Only the newest job
+        # matters, so a slow disk never builds a queue.
+        while not self._sync_jobs.empty():
+            try:
+                self._sync_jobs.get_nowait()
+            except queue.Empty:
+                break
+        self._sync_jobs.put({**self.metadata, "num_steps": self.num_steps})
+
+    def _sync_loop(self) -> None:
+        rows_fd, steps_fd = self._rows.fileno(), self._steps.fileno()
+        while True:
+            job = self._sync_jobs.get()
+            if job is None:
+                return
+            try:
+                os.fsync(rows_fd)
+                os.fsync(steps_fd)
+                _fsync_path(self.path / VIDEO)
+                write_json_atomic(self.path / START_METADATA, job)
+            except OSError as exc:  # reported, never fatal: the data is still in the OS
+                self.sync_error = f"{type(exc).__name__}: {exc}"
+
+    def _stop_syncer(self) -> None:
+        self._sync_jobs.put(None)
+        self._syncer.join()
 
     # ---- ending -----------------------------------------------------------------------
     def finish(
-        self, outcome: str | Mapping[str, Any] | None = None, progress: float | None = None, metadata: Mapping[str, Any] | None = None
+        self,
+        outcome: str | Mapping[str, Any] | None = None,
+        progress: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Path | None:
         """Close the episode and publish it atomically as ``<root>/episode_<uuid>``.
 
@@ -205,6 +239,7 @@ class EpisodeWriter:
         if self.num_steps == 0:
             self.discard()
             return None
+        self._stop_syncer()
         self._video.close()
         self._close_files()
         counts = {**self.metadata.get("counts", {}), **(metadata or {}).get("counts", {})}
@@ -227,6 +262,7 @@ class EpisodeWriter:
         """Drop the episode: nothing of it stays on disk."""
         if self.closed:
             return
+        self._stop_syncer()
         self._video.abandon()
         self._close_files()
         self._release_lock()
