@@ -30,6 +30,6 @@ def test_abc_teleop_sim_headless_tracks_the_leader_and_summarizes(tmp_path):
         assert a["watchdog_trips"] == 0, arm
     nodes = summary["nodes"]
     for cam in ("camera_top", "camera_left", "camera_right"):
-        assert nodes[cam]["status"]["frames"] > 100, cam
+        assert nodes[cam]["status"]["frames"] > 30, cam
     assert nodes["sim"]["status"]["task"] == "lift_cube"
     assert all(nodes["sim"]["status"]["commands"][arm] > 500 for arm in ("left", "right"))

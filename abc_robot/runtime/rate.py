@@ -39,6 +39,7 @@ class RateLoop:
         # wake-ups in one period the loop just sleeps to the next tick.
         self.max_wakes_per_period = 8
         self._wakes_this_period = 0
+        self._wake_window_ns = 0
         #: Switch wake-ups off while the node does not need them (e.g. a follower
         #: executing a policy need not wake on every leader sample).
         self.wake_enabled = True
@@ -47,8 +48,9 @@ class RateLoop:
         """Also return from :meth:`sleep` as soon as ``sock`` (a zmq socket) is readable.
 
         An event-driven node (a follower waking on each leader sample) then reacts
-        within microseconds instead of up to one period later; the fixed-rate ticks
-        still happen (watchdogs run on them) and only they count in the statistics.
+        within microseconds instead of up to one period later. Each early step pushes
+        the next fixed tick a full period out, so the fixed ticks (watchdogs run on
+        them) fill in only when the socket goes quiet. Statistics count every step.
         """
         import zmq
 
@@ -69,12 +71,19 @@ class RateLoop:
             return self.start()
         now = time.monotonic_ns()
         delay = self._next_ns - now
+        if now - self._wake_window_ns >= self.period_ns:
+            self._wake_window_ns, self._wakes_this_period = now, 0
         if delay > 0 and self._poller is not None and self.wake_enabled and self._wakes_this_period < self.max_wakes_per_period:
             if self._poller.poll(delay / 1e6):
                 now = time.monotonic_ns()
                 if now < self._next_ns:
+                    # An early step: the next fixed tick comes a full period after it,
+                    # so a source at the loop's rate drives the loop instead of doubling
+                    # it, and the tick still fires (watchdogs) when the source goes quiet.
                     self.wakeups += 1
                     self._wakes_this_period += 1
+                    self._next_ns = now + self.period_ns
+                    self._record(now)
                     return now
             delay = self._next_ns - time.monotonic_ns()
             if delay > 0:
@@ -89,12 +98,14 @@ class RateLoop:
             # Late: skip the missed ticks, restart the schedule from now.
             self.overruns += 1
             self._next_ns = now + self.period_ns
-        self._wakes_this_period = 0
+        self._record(now)
+        return now
+
+    def _record(self, now: int) -> None:
         if self._last_tick_ns is not None:
             self._periods[self.count % len(self._periods)] = now - self._last_tick_ns
         self._last_tick_ns = now
         self.count += 1
-        return now
 
     def stats(self) -> dict[str, float]:
         """Loop statistics: count, overruns, period p50/p99/max [ms], achieved rate [Hz]."""
