@@ -127,8 +127,7 @@ def test_publishes_stops_while_faulted_and_resumes(tmp_path, run_dir):
 
 def test_emulated_leader_for_the_hardware_graph(tmp_path, run_dir):
     endpoint = f"ipc://{run_dir}/leader_left"
-    port = str(tmp_path / "ttyDXL_left")
-    params = {"arm": "left", "bind": endpoint, "calibration": _cal_file(tmp_path, port), "fk": False,
+    params = {"arm": "left", "bind": endpoint, "calibration": _cal_file(tmp_path, "${run}/ttyDXL_left"), "fk": False,
               "emulate": {"center_q_rad": CENTER.tolist(), "amplitude_rad": 0.05, "wraps": [1, 0, 0, -1, 0, 2, 0]}}  # fmt: skip
     proc = _spawn(params, {})
     sub = LatestSubscriber(endpoint, ["leader/left"])
@@ -139,7 +138,7 @@ def test_emulated_leader_for_the_hardware_graph(tmp_path, run_dir):
     finally:
         _stop(proc)
         sub.close()
-    assert not os.path.exists(port)  # the emulator went away with the node
+    assert not os.path.exists(f"{run_dir}/ttyDXL_left")  # the emulator went away with the node
 
 
 def test_refuses_the_other_arms_calibration(tmp_path, run_dir):

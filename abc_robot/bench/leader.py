@@ -7,7 +7,9 @@ GELLO):
 - ``ours``: :class:`~abc_robot.devices.dynamixel.leader.LeaderReader` — sync read
   (FAST_SYNC_READ when the servos answer it), calibration, 2π turn tracking, trigger;
 - ``sdk``: the plain dynamixel-sdk loop every GELLO reader starts from:
-  ``GroupSyncRead.txRxPacket()`` then ``getData`` per servo.
+  ``GroupSyncRead.txRxPacket()`` then ``getData`` per servo;
+- ``ours/leader_read/sync_read``: ours held to plain SYNC_READ (what the fd wait
+  alone buys, without FAST_SYNC_READ).
 
 Rows: per-read latency p50 and p99 [µs] and reads per second of each, and the
 **wire-time floor** at the configured baud computed from packet sizes (instruction +
@@ -102,6 +104,7 @@ def run(quick: bool = False) -> list[Row]:
     link = tmp / "ttyDXL0"
     emu = _start_emulator(link)
     reader = None
+    readers: list = []
     port = None
     try:
         cal = LeaderCalibration(
@@ -110,6 +113,10 @@ def run(quick: bool = False) -> list[Row]:
         )  # fmt: skip
         reader = LeaderReader(cal, BusConfig(port=str(link), baud=BAUD, timeout_ms=35.0, return_delay_us=None), fk=False)
         _connect_patiently(reader)
+        # The same reader held to plain SYNC_READ: separates what FAST_SYNC_READ buys.
+        slow = LeaderReader(cal, BusConfig(port=str(link), baud=BAUD, timeout_ms=35.0, return_delay_us=None, fast_sync_read="off"), fk=False)
+        _connect_patiently(slow)
+        readers.append(slow)
         port = sdk.PortHandler(str(link))
         ph = sdk.PacketHandler(2.0)
         if not port.setBaudRate(BAUD):
@@ -127,22 +134,27 @@ def run(quick: bool = False) -> list[Row]:
         def ours_read() -> bool:
             return reader.read() is not None
 
+        def ours_sync_read() -> bool:
+            return slow.read() is not None
+
+        timed = (("ours", ours_read), ("sdk", sdk_read), ("ours_sync", ours_sync_read))
         # Same packet timeout as the SDK's default (34 ms): failures count alike under load.
-        for fn in (ours_read, sdk_read):  # warm-up (and the fast-sync-read probe)
+        for _, fn in timed:  # warm-up (and the fast-sync-read probe)
             _time_block(fn, 20)
-        lat: dict[str, list[int]] = {"ours": [], "sdk": []}
-        fails = {"ours": 0, "sdk": 0}
-        wall = {"ours": 0, "sdk": 0}
-        for _ in range(rounds):  # interleaved: load drift on the machine hits both alike
-            for name, fn in (("ours", ours_read), ("sdk", sdk_read)):
+        lat: dict[str, list[int]] = {name: [] for name, _ in timed}
+        fails = dict.fromkeys(lat, 0)
+        wall = dict.fromkeys(lat, 0)
+        for _ in range(rounds):  # interleaved: load drift on the machine hits all alike
+            for name, fn in timed:
                 la, f, w = _time_block(fn, block)
                 lat[name] += la
                 fails[name] += f
                 wall[name] += w
         fast = bool(reader.bus.status()["fast_sync_read"][0])
     finally:
-        if reader is not None:
-            reader.close()
+        for r in (reader, *readers):
+            if r is not None:
+                r.close()
         if port is not None and port.is_open:
             port.closePort()
         emu.terminate()
@@ -160,6 +172,7 @@ def run(quick: bool = False) -> list[Row]:
         ok = len(lat[name]) - fails[name]
         rows.append(Row(f"{name}/leader_read/hz", ok / (wall[name] / 1e9), "hz", "sdk/leader_read/hz" if name == "ours" else None))
         rows.append(Row(f"{name}/leader_read/failed", float(fails[name]), "count"))
+    rows.append(Row("ours/leader_read/sync_read", percentiles_us(lat["ours_sync"])[0], "us", "sdk/leader_read"))
     rows.append(Row("floor/leader_read", wire_floor_us(N_SERVOS, BAUD, fast=fast), "us"))
     rows.append(Row("floor/leader_read/sync_read", wire_floor_us(N_SERVOS, BAUD, fast=False), "us"))
     rows.append(Row("floor/leader_read/factory_return_delay", wire_floor_us(N_SERVOS, BAUD, fast=fast, return_delay_us=500.0), "us"))

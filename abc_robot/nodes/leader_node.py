@@ -59,7 +59,8 @@ class LeaderNodeConfig:
     arm: ``left`` or ``right`` (topic ``leader/<arm>``).
     bind: publisher endpoint.
     calibration: the arm's calibration file (``calibration/<rig>/<arm>.yaml``).
-    port: serial device; overrides the calibration file's (prefer ``/dev/serial/by-id/...``).
+    port: serial device; overrides the calibration file's (prefer ``/dev/serial/by-id/...``;
+        ``${run}`` expands to the graph's run directory, for ``emulate``).
     rate_hz: [Hz] read and publish rate (a 4 Mbaud bus with a 1 ms USB latency timer
         sustains ~400-1000 Hz for 7 servos).
     motor_ids: servo ids expected (checked against the file; None: the file's).
@@ -107,7 +108,7 @@ class LeaderNode(Node):
 
     def setup(self) -> None:
         from abc_robot.calibration.schema import load_leader_calibration
-        from abc_robot.devices.dynamixel.bus import BusConfig, DynamixelBus
+        from abc_robot.devices.dynamixel.bus import BusConfig, DynamixelBus, expand_port
         from abc_robot.devices.dynamixel.leader import LeaderReader
 
         cfg: LeaderNodeConfig = self.config
@@ -120,7 +121,7 @@ class LeaderNode(Node):
             raise ConfigError("no serial port: set port in the node params or in the calibration file", field="port")
         self.emulator: Any = None
         if cfg.emulate is not None:
-            self._start_emulator(port, cfg.emulate)
+            self._start_emulator(expand_port(port), cfg.emulate)
         bus_cfg = BusConfig(
             port=port,
             motor_ids=self.cal.motor_ids,
@@ -208,7 +209,7 @@ class LeaderNode(Node):
             return
         self.connected = True
         self.connect_error = None
-        self.log(f"leader {self.config.arm}: connected on {self.reader.bus.config.port} at {self.cal.baud} baud")
+        self.log(f"leader {self.config.arm}: connected on {self.reader.bus.port} at {self.cal.baud} baud")
 
     def _start_emulator(self, port: str, emu: LeaderEmulation) -> None:
         from abc_robot.testing.dynamixel_leader import EmulatedLeader, sine_motion

@@ -287,7 +287,7 @@ class DynamixelArm(ArmBackend):
         self._own_fault = text
 
     def _name(self) -> str:
-        return f"Dynamixel arm{' ' + self.arm if self.arm else ''} on {self.config.port}"
+        return f"Dynamixel arm{' ' + self.arm if self.arm else ''} on {self.bus.port}"
 
     def _start_emulator(self) -> None:
         from abc_robot.testing.dynamixel_emulator import DynamixelChainEmulator  # demos and tests only
@@ -295,4 +295,4 @@ class DynamixelArm(ArmBackend):
         c = self.config
         q0 = np.clip(0.0, self._lower, self._upper)
         shafts = [*(self._off + self._sign * q0).tolist(), self._g_open]
-        self._emulator = DynamixelChainEmulator(c.port, c.motor_ids, initial_rad=shafts, return_delay=0).start()
+        self._emulator = DynamixelChainEmulator(self.bus.port, c.motor_ids, initial_rad=shafts, return_delay=0).start()

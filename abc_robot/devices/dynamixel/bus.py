@@ -48,7 +48,7 @@ from abc_robot.devices.dynamixel.sdk import (
 from abc_robot.devices.dynamixel.usb import check_latency_timer
 from abc_robot.errors import DeviceError
 
-__all__ = ["BusConfig", "DynamixelBus", "SyncRead", "Reading", "PORT_ERRORS"]
+__all__ = ["BusConfig", "DynamixelBus", "SyncRead", "Reading", "PORT_ERRORS", "expand_port"]
 
 try:
     from termios import error as _TermiosError
@@ -64,6 +64,15 @@ _SDK_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000,
               1_152_000, 2_000_000, 2_500_000, 3_000_000, 3_500_000, 4_000_000)  # fmt: skip
 
 
+def expand_port(port: str) -> str:
+    """``${run}`` in a serial path → the graph's run directory (emulated devices in launch files)."""
+    if "${run}" not in port:
+        return port
+    from abc_robot.transport.endpoints import run_dir
+
+    return port.replace("${run}", str(run_dir()))
+
+
 class _Invalid(ValueError):
     """A config value error naming its field (``from_dict`` puts it in the message)."""
 
@@ -77,7 +86,8 @@ class BusConfig:
     """A serial port and the servos on it.
 
     Attributes:
-        port: serial device; prefer ``/dev/serial/by-id/...``, which survives a replug.
+        port: serial device; prefer ``/dev/serial/by-id/...``, which survives a replug
+            (``${run}`` expands to the graph's run directory, for emulated devices).
         motor_ids: ids of the servos on this bus, in the order of the driver's vectors.
         baud: [baud] bus rate; the servos' Baud Rate register must already match
             (set it once with Dynamixel Wizard). 4 Mbaud: ~0.3 ms of wire per 7-servo read.
@@ -186,8 +196,9 @@ class DynamixelBus:
 
     def __init__(self, config: BusConfig, *, sdk: Sdk | None = None, log: Callable[[str], None] | None = None) -> None:
         self.config = config
+        self.port = expand_port(config.port)
         self._sdk = sdk or load_sdk()
-        self._log = log or (lambda text: print(f"dynamixel {config.port}: {text}", file=sys.stderr, flush=True))
+        self._log = log or (lambda text: print(f"dynamixel {self.port}: {text}", file=sys.stderr, flush=True))
         self._lock = threading.RLock()
         self._port: PortHandlerLike | None = None
         self._ph: PacketHandlerLike = self._sdk.PacketHandler(2.0)
@@ -226,7 +237,7 @@ class DynamixelBus:
                     self._open()
                 except PORT_ERRORS as exc:
                     raise DeviceError(
-                        f"cannot open {c.port} ({exc}): is the adapter plugged in, and are you in the "
+                        f"cannot open {self.port} ({exc}): is the adapter plugged in, and are you in the "
                         "'dialout' group (`sudo usermod -aG dialout $USER`)?"
                     ) from exc
             # Patient at connect (3 tries): a busy host must not read as a missing servo.
@@ -234,7 +245,7 @@ class DynamixelBus:
             if silent:
                 self.close()
                 raise DeviceError(
-                    f"servo(s) {silent} of {list(c.motor_ids)} do not answer on {c.port} at {c.baud} baud: "
+                    f"servo(s) {silent} of {list(c.motor_ids)} do not answer on {self.port} at {c.baud} baud: "
                     "check servo power, the daisy-chain cables, the ids and the servos' baud rate "
                     "(Dynamixel Wizard scans all rates)"
                 )
@@ -242,7 +253,7 @@ class DynamixelBus:
             if c.return_delay_us is not None:
                 self._set_return_delay(c.return_delay_us // 2)
             if c.check_latency:
-                chk = check_latency_timer(c.port)
+                chk = check_latency_timer(self.port)
                 self.latency_warning = chk.warning() if chk is not None else None
                 if self.latency_warning:
                     self._log(self.latency_warning)
@@ -418,7 +429,7 @@ class DynamixelBus:
     def status(self) -> dict[str, Any]:
         """Counters and state for heartbeats (JSON-able)."""
         return {
-            "port": self.config.port,
+            "port": self.port,
             "connected": self.is_connected,
             "fault": self._fault,
             "fast_sync_read": [g.fast for g in self._reads],
@@ -428,7 +439,7 @@ class DynamixelBus:
     # ---- internals ---------------------------------------------------------------------------
     def _open(self) -> None:
         c = self.config
-        port: PortHandlerLike = self._sdk.PortHandler(c.port)
+        port: PortHandlerLike = self._sdk.PortHandler(self.port)
         if not port.setBaudRate(c.baud):  # opens the port at that rate
             raise OSError(f"dynamixel_sdk refused baud {c.baud}")
         self._port = port
