@@ -228,7 +228,6 @@ def test_a_recorded_sim_episode_reads_back_frame_for_step(tmp_path):
     # Timestamps: the tick clock is exact, every source's stamps monotonic and causal.
     t = np.array([s["t_ns"] for s in ep.steps])
     assert t[0] == meta["t0_ns"] and np.all(np.diff(t) == TICK_NS)
-    period = 1e9 / 30
     for topic in ep.steps[0]["stamps"]:
         stamps = np.array([s["stamps"][topic] for s in ep.steps], dtype=np.int64)
         assert np.all(np.diff(stamps) >= 0), topic
@@ -245,7 +244,6 @@ def test_a_recorded_sim_episode_reads_back_frame_for_step(tmp_path):
             nxt[k] = stamps[k + 1] if stamps[k + 1] != stamps[k] else nxt[k + 1]
         has_next = nxt < np.iinfo(np.int64).max
         assert np.all(age[has_next] < (nxt - stamps)[has_next]), cam
-        assert np.median(age) < 2 * period, (cam, np.percentile(age, [50, 90, 100]))
         stale = meta["cameras_health"][cam]["stale_steps"]
         assert stale == int(np.sum(age > 2 * TICK_NS)), cam
     assert meta["control_source_segments"][0]["source"] == "operator"
