@@ -13,7 +13,8 @@ run directory so the test can listen to the graph.
   chain emulator), console board: its emulator.
 
 Checked: both followers engage, their commands track their leader's end-effector pose
-and the arms move; after SIGINT (Ctrl-C) and after SIGTERM to the launcher every
+and the arms move; a leader whose port vanishes stops publishing and reports it while
+its follower holds still, and both resume when it is back; after SIGINT (Ctrl-C) and after SIGTERM to the launcher every
 follower motor's torque is off, read from the emulators' own registers.
 """
 
@@ -25,6 +26,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import can
@@ -149,8 +151,36 @@ def _tracking(sub: LatestSubscriber, arm: str, fk) -> float | None:
     return float(np.linalg.norm(fk(np.asarray(cmd.q[:6]))[:3, 3] - np.asarray(lead.T_base_ee)[:3, 3]))
 
 
+def _leader_unplugged_follower_holds(dev: dict, sub: LatestSubscriber, log: Path) -> None:
+    """Unplug leader_left: its node stops publishing and says so, follower_left holds
+    still (its goals do not move), and both resume when the leader is plugged back."""
+    dxl, leader = dev["dxl"], dev["leaders"]["left"]
+
+    def command():
+        sub.poll()
+        return sub.get("follower/left/command")
+
+    leader.chain.unplug()
+    assert wait_for(lambda: (c := command()) is not None and c.mode == "HOLD" and c.control_source == "none", 10), (
+        "follower_left kept following a leader whose port vanished"
+    )
+    held = dxl.goals_rad.copy()
+    seq = sub.get("leader/left").seq  # type: ignore[union-attr]
+    for _ in range(20):  # 0.5 s of a leader swinging ±0.12 rad: a follower that moved would show it
+        time.sleep(0.025)
+        assert np.abs(dxl.goals_rad - held).max() < 2e-3, "follower_left moved while its leader was unplugged"
+    sub.poll()
+    assert sub.get("leader/left").seq == seq, "leader_left published while its port was gone"  # type: ignore[union-attr]
+    assert wait_for(lambda: "leader left: no data" in log.read_text(), 5), "leader_left did not report the fault"
+    leader.chain.replug()
+    assert wait_for(lambda: (c := command()) is not None and c.control_source == "operator", 20), (
+        "follower_left did not follow again after the leader came back"
+    )
+    assert wait_for(lambda: "leader left: data back" in log.read_text(), 5), "leader_left did not report its recovery"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_teleop_hw_graph_tracks_leaders_and_leaves_torque_off(run_dir, devices, sig):
     from abc_robot.kinematics.model import URDF_DIR, ArmModel
 
@@ -183,6 +213,8 @@ def test_teleop_hw_graph_tracks_leaders_and_leaves_torque_off(run_dir, devices, 
         # The leaders swing ±0.12 rad: the commands reach the motors, the arms move.
         assert wait_for(lambda: np.abs(dxl.goals_rad[:6] - goals0[:6]).max() > 0.05, 10), "Dynamixel goals never moved"
         assert wait_for(lambda: np.abs(yam.positions[:6] - yam0[:6]).max() > 0.05, 10), "YAM joints never moved"
+        if sig == signal.SIGINT:  # once is enough: the SIGTERM run checks only the stop
+            _leader_unplugged_follower_holds(devices, subs["left"], log)
         proc.send_signal(sig)
         assert proc.wait(30) == 0, f"launcher exit status after {sig.name}"
         assert not any(dxl.torque_enabled), f"Dynamixel torque still on after {sig.name}: {dxl.torque_enabled}"
