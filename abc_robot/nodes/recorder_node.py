@@ -146,6 +146,10 @@ class RecorderNode(Node):
             self.pending = (int(ev.stamp_ns) or now_ns, dict(ev.data))
         elif ev.kind in END_EVENTS:
             progress = ev.data.get("progress")
+            if self.pending is not None and self.session is None:
+                # A recorder that fell behind reads start and end in one batch: start the
+                # episode now (the history holds its samples) rather than lose it.
+                self._try_start(now_ns)
             if self.pending is not None:
                 self.log(f"{ev.kind} before the episode could start: nothing recorded")
                 self.pending = None
