@@ -126,7 +126,8 @@ class LeaderNode(Node):
             port=port,
             motor_ids=self.cal.motor_ids,
             baud=self.cal.baud,
-            timeout_ms=cfg.timeout_ms,
+            # Emulated servos share this process's CPU (and GIL): give them time.
+            timeout_ms=max(cfg.timeout_ms, 50.0) if cfg.emulate is not None else cfg.timeout_ms,
             retries=cfg.retries,
             fast_sync_read=cfg.fast_sync_read,
             reconnect_interval_s=cfg.reconnect_interval_s,

@@ -104,7 +104,8 @@ class DynamixelArmConfig:
             port=self.port,
             motor_ids=self.motor_ids,
             baud=self.baud,
-            timeout_ms=self.timeout_ms,
+            # Emulated servos share this process's CPU (and GIL): give them time.
+            timeout_ms=max(self.timeout_ms, 50.0) if self.emulate else self.timeout_ms,
             retries=self.retries,
             fast_sync_read=self.fast_sync_read,
             reconnect_interval_s=self.reconnect_interval_s,
