@@ -37,7 +37,7 @@ import yaml
 from abc_robot.calibration.schema import load_leader_calibration
 from abc_robot.devices.damiao import MotorState, YamConfig
 from abc_robot.testing.console_board_emulator import ConsoleBoardEmulator
-from abc_robot.testing.damiao_emulator import DamiaoChainEmulator
+from abc_robot.testing.damiao_emulator import DamiaoChainEmulator, MotorPhysics
 from abc_robot.testing.dynamixel_emulator import DynamixelChainEmulator
 from abc_robot.testing.dynamixel_leader import EmulatedLeader, sine_motion
 from abc_robot.transport import LatestSubscriber
@@ -97,6 +97,10 @@ def devices(run_dir):
         interface="udp_multicast",
         bus_options=opts,
         initial_p=CENTER + [0.0],
+        # The emulator judges the CAN timeout when its thread runs: a stall of this busy
+        # process longer than the rig's 0.4 s would look like a silent host. A motor left
+        # enabled still shows ENABLED (not DISABLED) when the test looks, so the check holds.
+        physics=MotorPhysics(timeout_s=2.0),
     ).start()
     console = ConsoleBoardEmulator(run / "ttyCONSOLE").start()
     yield {"leaders": leaders, "dxl": dxl, "yam": yam, "yam_params": yam_params, "console": console}
