@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from abc_robot.devices.dynamixel import control_table as ct
+from abc_robot.devices.dynamixel import packet as pk
 from abc_robot.devices.dynamixel.bus import BusConfig, DynamixelBus
+from abc_robot.devices.dynamixel.group import parse_fast_sync_read
 from abc_robot.devices.dynamixel.usb import check_latency_timer
 from abc_robot.errors import ConfigError, DeviceError
 from abc_robot.runtime.config import from_dict
@@ -168,3 +172,20 @@ def test_latency_timer_check(tmp_path):
     (sysfs / "ttyUSB0" / "latency_timer").write_text("1\n")
     assert check_latency_timer(link, sysfs_root=sysfs).warning() is None
     assert check_latency_timer(tmp_path / "ttyACM0", sysfs_root=sysfs) is None
+
+
+# ---- FAST_SYNC_READ parsing (ours: the SDK's neither unstuffs nor checks the sender) ----------------
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=4, max_size=4).map(lambda b: b"\xff\xff\xfd\x00"[: b[0] % 4] + b[b[0] % 4 :]), min_size=7, max_size=7))
+def test_fast_sync_read_parse_unstuffs_and_keeps_ids(datas):
+    blocks = [(0, i, d) for i, d in zip(IDS, datas)]
+    wire = list(pk.build_fast_sync_read_status(blocks))
+    got = parse_fast_sync_read(wire, IDS, 4)
+    assert got == dict(zip(IDS, datas))
+
+
+def test_fast_sync_read_parse_refuses_what_is_not_the_answer():
+    blocks = [(0, i, bytes(4)) for i in IDS]
+    assert parse_fast_sync_read(list(pk.build_fast_sync_read_status(blocks)), IDS[::-1], 4) is None  # other order
+    assert parse_fast_sync_read(list(pk.build_fast_sync_read_status(blocks[:6])), IDS, 4) is None  # one missing
+    assert parse_fast_sync_read(list(pk.build_status(3, 0, bytes(4))), IDS, 4) is None  # a late single status

@@ -23,7 +23,7 @@ __all__ = [
 ]
 
 _WHERE = {
-    "BusConfig": "bus",
+    "BusConfig": "config",
     "DynamixelBus": "bus",
     "Reading": "bus",
     "SyncRead": "bus",

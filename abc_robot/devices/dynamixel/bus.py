@@ -16,31 +16,29 @@
   power-cycled meanwhile);
 - the USB **latency timer** check at connect (:mod:`.usb`).
 
-The SDK's own packet timeout assumes a 16 ms latency timer (34 ms per failed read);
-ours is ``timeout_ms`` (default 10 ms), so a missing servo costs a loop a few ticks,
-not a tenth of a second.
+The SDK's own packet timeout assumes a 16 ms latency timer (34 ms per failed read,
+spent busy-polling); ours is ``timeout_ms`` (default 10 ms), spent asleep on the port
+(:mod:`.exchange`, :mod:`.group`), so a missing servo costs a loop a few ticks and no
+CPU, even at real-time priority.
 """
 
 from __future__ import annotations
 
-import select
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
-
-import numpy as np
+from typing import Any
 
 from abc_robot.devices.dynamixel import control_table as ct
+from abc_robot.devices.dynamixel.config import BusConfig, expand_port
+from abc_robot.devices.dynamixel.exchange import PKT_ERROR, PKT_PARAMETER0, PacketHandlerIO, exchange, ping_packet
+from abc_robot.devices.dynamixel.group import Reading, SyncRead
 from abc_robot.devices.dynamixel.sdk import (
     COMM_RX_CORRUPT,
     COMM_RX_TIMEOUT,
     COMM_SUCCESS,
-    GroupSyncReadLike,
     GroupSyncWriteLike,
-    PacketHandlerLike,
     PortHandlerLike,
     Sdk,
     load_sdk,
@@ -59,132 +57,6 @@ except ImportError:  # pragma: no cover - not POSIX
 #: OSError), termios.error from a flush of a dead tty, ValueError from a closed fd.
 PORT_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, _TermiosError)
 
-# Baud rates the SDK's PortHandler accepts (others make setBaudRate return False).
-_SDK_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1_000_000,
-              1_152_000, 2_000_000, 2_500_000, 3_000_000, 3_500_000, 4_000_000)  # fmt: skip
-
-
-def expand_port(port: str) -> str:
-    """``${run}`` in a serial path → the graph's run directory (emulated devices in launch files)."""
-    if "${run}" not in port:
-        return port
-    from abc_robot.transport.endpoints import run_dir
-
-    return port.replace("${run}", str(run_dir()))
-
-
-class _Invalid(ValueError):
-    """A config value error naming its field (``from_dict`` puts it in the message)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True)
-class BusConfig:
-    """A serial port and the servos on it.
-
-    Attributes:
-        port: serial device; prefer ``/dev/serial/by-id/...``, which survives a replug
-            (``${run}`` expands to the graph's run directory, for emulated devices).
-        motor_ids: ids of the servos on this bus, in the order of the driver's vectors.
-        baud: [baud] bus rate; the servos' Baud Rate register must already match
-            (set it once with Dynamixel Wizard). 4 Mbaud: ~0.3 ms of wire per 7-servo read.
-        timeout_ms: [ms] wait for a read's replies before counting a timeout.
-        retries: extra attempts of a failed read or write within one call.
-        fast_sync_read: ``auto`` (use FAST_SYNC_READ if the servos answer it), ``on``, ``off``.
-        reconnect_interval_s: [s] time between attempts to reopen a lost port.
-        return_delay_us: [µs] Return Delay Time written at connect (factory: 500 µs per
-            servo, which alone caps a 7-servo read at ~280 Hz); None leaves the servos as they are.
-        check_latency: warn at connect when the USB adapter's latency timer is not 1 ms.
-    """
-
-    port: str
-    motor_ids: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
-    baud: int = 4_000_000
-    timeout_ms: float = 10.0
-    retries: int = 1
-    fast_sync_read: Literal["auto", "on", "off"] = "auto"
-    reconnect_interval_s: float = 0.5
-    return_delay_us: int | None = 0
-    check_latency: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.port:
-            raise _Invalid("port", "a serial device path is required (e.g. /dev/serial/by-id/usb-FTDI_...)")
-        if not self.motor_ids or len(set(self.motor_ids)) != len(self.motor_ids):
-            raise _Invalid("motor_ids", f"need distinct servo ids, got {list(self.motor_ids)}")
-        if not all(0 <= i <= 252 for i in self.motor_ids):
-            raise _Invalid("motor_ids", f"servo ids must be in 0..252, got {list(self.motor_ids)}")
-        if self.baud not in _SDK_BAUDS:
-            raise _Invalid("baud", f"{self.baud} is not a rate dynamixel_sdk accepts; valid: {list(_SDK_BAUDS)}")
-        if self.timeout_ms <= 0 or self.reconnect_interval_s <= 0:
-            raise _Invalid("timeout_ms", "timeout_ms and reconnect_interval_s must be positive")
-        if self.retries < 0:
-            raise _Invalid("retries", "must be >= 0")
-        if self.return_delay_us is not None and not 0 <= self.return_delay_us <= 508:
-            raise _Invalid("return_delay_us", "must be in 0..508 µs (the register counts 2 µs steps)")
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One successful group read.
-
-    Attributes:
-        values: register values, shape (n_servos, n_fields), signed where the register is.
-        stamp_ns: ``time.monotonic_ns()`` when the read instruction was sent: the servos
-            latch their registers as it arrives (a few µs later at 4 Mbaud).
-        latency_ns: instruction sent → last reply parsed [ns].
-    """
-
-    values: np.ndarray
-    stamp_ns: int
-    latency_ns: int
-
-
-class SyncRead:
-    """A registered group read: the registers ``fields`` (contiguous span) of every servo.
-
-    Made by :meth:`DynamixelBus.sync_read`; rebound to the new port after a reconnect.
-    """
-
-    def __init__(self, fields: Sequence[ct.Reg], ids: Sequence[int], fast: bool | None) -> None:
-        if not fields:
-            raise ValueError("a sync read needs at least one register")
-        self.fields = tuple(fields)
-        self.ids = tuple(ids)
-        self.address = min(f.address for f in self.fields)
-        self.size = max(f.address + f.size for f in self.fields) - self.address
-        self.fast = fast  # None: not probed yet (auto)
-        self.use_normal = False  # after a failed fast read, until a normal read succeeds
-        self.group: GroupSyncReadLike | None = None
-
-    def bind(self, sdk: Sdk, port: PortHandlerLike, ph: PacketHandlerLike) -> None:
-        g = sdk.GroupSyncRead(port, ph, self.address, self.size)
-        for i in self.ids:
-            g.addParam(i)
-        self.group = g
-
-    def extract(self) -> np.ndarray:
-        g = self.group
-        assert g is not None
-        out = np.empty((len(self.ids), len(self.fields)), dtype=np.int64)
-        for r, i in enumerate(self.ids):
-            for c, f in enumerate(self.fields):
-                v = g.getData(i, f.address, f.size)
-                out[r, c] = ct.to_signed(v, f.size) if f.signed else v
-        return out
-
-    def first_silent_id(self) -> int | None:
-        """After a failed normal sync read: the servo the SDK stopped at (its data is empty)."""
-        data = getattr(self.group, "data_dict", {})
-        for i in self.ids:
-            if len(data.get(i, ())) == 0:
-                return i
-        return None
-
-
 class DynamixelBus:
     """A Dynamixel Protocol 2.0 bus; see the module docstring.
 
@@ -201,7 +73,7 @@ class DynamixelBus:
         self._log = log or (lambda text: print(f"dynamixel {self.port}: {text}", file=sys.stderr, flush=True))
         self._lock = threading.RLock()
         self._port: PortHandlerLike | None = None
-        self._ph: PacketHandlerLike = self._sdk.PacketHandler(2.0)
+        self._ph: PacketHandlerIO = self._sdk.PacketHandler(2.0)
         self._reads: list[SyncRead] = []
         self._writers: dict[tuple[int, int], GroupSyncWriteLike] = {}
         self._next_attempt_s = 0.0
@@ -241,7 +113,8 @@ class DynamixelBus:
                         "'dialout' group (`sudo usermod -aG dialout $USER`)?"
                     ) from exc
             # Patient at connect (3 tries): a busy host must not read as a missing servo.
-            silent = [i for i in c.motor_ids if self.ping(i, attempts=max(3, 1 + c.retries)) is None]
+            patient_ms = max(c.timeout_ms, 50.0)
+            silent = [i for i in c.motor_ids if self.ping(i, attempts=max(3, 1 + c.retries), timeout_ms=patient_ms) is None]
             if silent:
                 self.close()
                 raise DeviceError(
@@ -313,23 +186,9 @@ class DynamixelBus:
             return None
 
     def _read_once(self, group: SyncRead, fast: bool) -> tuple[int, int, int]:
-        g, port = group.group, self._port
-        assert g is not None and port is not None
-        result = g.fastSyncReadTxPacket() if fast else g.txPacket()
-        stamp = time.monotonic_ns()
-        if result != COMM_SUCCESS:
-            raise OSError(f"transmit failed: {self._ph.getTxRxResult(result)}")
-        port.setPacketTimeoutMillis(self.config.timeout_ms)
-        # Sleep until the first reply byte instead of spinning in the SDK's poll loop:
-        # the CPU goes to whoever needs it (on the rig, the other arm's reader).
-        select.select([port.ser.fileno()], [], [], self.config.timeout_ms / 1e3)
-        try:
-            result = g.fastSyncReadRxPacket() if fast else g.rxPacket()
-        except (IndexError, KeyError):
-            # The SDK's fast parse trusts any packet that passes its CRC: a late status of
-            # an earlier, timed-out request (another id) comes back with no data and the
-            # parse indexes an empty buffer. That is a corrupt read, not a crash.
-            result = COMM_RX_CORRUPT
+        port = self._port
+        assert port is not None
+        result, stamp = group.transfer(self._ph, port, fast, self.config.timeout_ms)
         return result, stamp, time.monotonic_ns()
 
     def _read_failed(self, group: SyncRead, fast: bool, result: int) -> None:
@@ -375,55 +234,58 @@ class DynamixelBus:
     def write(self, dxl_id: int, reg: ct.Reg, value: int) -> bool:
         """Write one register of one servo and check its status (with retries)."""
         data = list((int(value) & ((1 << (8 * reg.size)) - 1)).to_bytes(reg.size, "little"))
-        with self._lock:
-            for _ in range(1 + self.config.retries):
-                port = self._port
-                if port is None and (not self._reconnect() or (port := self._port) is None):
-                    return False
-                try:
-                    result, error = self._ph.writeTxRx(port, dxl_id, reg.address, reg.size, data)
-                except PORT_ERRORS as exc:
-                    self._lost(f"port error during write: {exc}")
-                    continue
-                if result == COMM_SUCCESS and not (error & 0x7F):
-                    return True
-                why = self._ph.getRxPacketError(error) if result == COMM_SUCCESS else self._ph.getTxRxResult(result)
-                self._set_fault(f"servo {dxl_id}: write {reg.name}={value} failed: {why}")
-            self.counts["writes_failed"] += 1
-            return False
+        for _ in range(1 + self.config.retries):
+            got = self._exchange(dxl_id, lambda p: self._ph.writeTxOnly(p, dxl_id, reg.address, reg.size, data), "write")
+            if got is None:
+                continue
+            rx, result = got
+            error = rx[PKT_ERROR] if rx is not None else 0
+            if result == COMM_SUCCESS and not (error & 0x7F):
+                return True
+            why = self._ph.getRxPacketError(error) if result == COMM_SUCCESS else self._ph.getTxRxResult(result)
+            self._set_fault(f"servo {dxl_id}: write {reg.name}={value} failed: {why}")
+        self.counts["writes_failed"] += 1
+        return False
 
     def read_register(self, dxl_id: int, reg: ct.Reg) -> int | None:
         """Read one register of one servo (with retries); None on failure."""
-        with self._lock:
-            for _ in range(1 + self.config.retries):
-                port = self._port
-                if port is None and (not self._reconnect() or (port := self._port) is None):
-                    return None
-                try:
-                    data, result, error = self._ph.readTxRx(port, dxl_id, reg.address, reg.size)
-                except PORT_ERRORS as exc:
-                    self._lost(f"port error during read: {exc}")
-                    continue
-                if result == COMM_SUCCESS and len(data) == reg.size:
-                    v = int.from_bytes(bytes(data), "little")
-                    return ct.to_signed(v, reg.size) if reg.signed else v
-                self._set_fault(f"servo {dxl_id}: read {reg.name}: {self._ph.getTxRxResult(result)}")
-            return None
+        for _ in range(1 + self.config.retries):
+            got = self._exchange(dxl_id, lambda p: self._ph.readTx(p, dxl_id, reg.address, reg.size), "read")
+            if got is None:
+                continue
+            rx, result = got
+            data = rx[PKT_PARAMETER0 + 1 : PKT_PARAMETER0 + 1 + reg.size] if rx is not None else []
+            if result == COMM_SUCCESS and len(data) == reg.size:
+                v = int.from_bytes(bytes(data), "little")
+                return ct.to_signed(v, reg.size) if reg.signed else v
+            self._set_fault(f"servo {dxl_id}: read {reg.name}: {self._ph.getTxRxResult(result)}")
+        return None
 
-    def ping(self, dxl_id: int, attempts: int | None = None) -> int | None:
+    def ping(self, dxl_id: int, attempts: int | None = None, timeout_ms: float | None = None) -> int | None:
         """Model number of servo ``dxl_id``, or None if it does not answer ``attempts`` times."""
-        with self._lock:
-            if self._port is None:
+        for _ in range(attempts or 1 + self.config.retries):
+            send = lambda p: self._ph.txPacket(p, ping_packet(dxl_id))  # noqa: E731
+            got = self._exchange(dxl_id, send, "ping", reopen=False, timeout_ms=timeout_ms)
+            if got is None:
                 return None
-            for _ in range(attempts or 1 + self.config.retries):
-                try:
-                    model, result, _ = self._ph.ping(self._port, dxl_id)
-                except PORT_ERRORS as exc:
-                    self._lost(f"port error during ping: {exc}")
-                    return None
-                if result == COMM_SUCCESS:
-                    return int(model)
-            return None
+            rx, result = got
+            if result == COMM_SUCCESS and rx is not None and len(rx) > PKT_PARAMETER0 + 2:
+                return rx[PKT_PARAMETER0 + 1] | rx[PKT_PARAMETER0 + 2] << 8
+        return None
+
+    def _exchange(
+        self, dxl_id: int, send: Callable[[PortHandlerLike], int], what: str, *, reopen: bool = True, timeout_ms: float | None = None
+    ) -> tuple[list[int] | None, int] | None:
+        """One request/reply with servo ``dxl_id``; None when the port is (or just got) lost."""
+        with self._lock:
+            port = self._port
+            if port is None and (not reopen or not self._reconnect() or (port := self._port) is None):
+                return None
+            try:
+                return exchange(self._ph, port, dxl_id, lambda: send(port), timeout_ms or self.config.timeout_ms)
+            except PORT_ERRORS as exc:
+                self._lost(f"port error during {what}: {exc}")
+                return None
 
     # ---- status -------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

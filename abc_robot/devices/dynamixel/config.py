@@ -1,4 +1,4 @@
-"""Configuration of a Dynamixel follower arm (6 joints + gripper on one bus)."""
+"""Configuration of a Dynamixel bus and of a follower arm (6 joints + gripper on one bus)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from abc_robot.devices.dynamixel import control_table as ct
-from abc_robot.devices.dynamixel.bus import BusConfig
 
-__all__ = ["DynamixelArmConfig", "MODE_CODES"]
+__all__ = ["BusConfig", "DynamixelArmConfig", "MODE_CODES", "expand_port"]
 
 # Joint limits of urdf/yam_follower.urdf [rad].
 _LOWER = (-2.61799, 0.0, 0.0, -1.69297, -1.5708, -2.0944)
@@ -19,10 +18,72 @@ Mode = Literal["position", "extended_position", "current_based_position"]
 MODE_CODES: dict[str, int] = {"position": 3, "extended_position": 4, "current_based_position": 5}
 
 
+# Baud rates the SDK's PortHandler accepts (others make setBaudRate return False).
+_SDK_BAUDS = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1_000_000,
+              1_152_000, 2_000_000, 2_500_000, 3_000_000, 3_500_000, 4_000_000)  # fmt: skip
+
+
+def expand_port(port: str) -> str:
+    """``${run}`` in a serial path → the graph's run directory (emulated devices in launch files)."""
+    if "${run}" not in port:
+        return port
+    from abc_robot.transport.endpoints import run_dir
+
+    return port.replace("${run}", str(run_dir()))
+
+
 class _Invalid(ValueError):
+    """A config value error naming its field (``from_dict`` puts it in the message)."""
+
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    """A serial port and the servos on it.
+
+    Attributes:
+        port: serial device; prefer ``/dev/serial/by-id/...``, which survives a replug
+            (``${run}`` expands to the graph's run directory, for emulated devices).
+        motor_ids: ids of the servos on this bus, in the order of the driver's vectors.
+        baud: [baud] bus rate; the servos' Baud Rate register must already match
+            (set it once with Dynamixel Wizard). 4 Mbaud: ~0.3 ms of wire per 7-servo read.
+        timeout_ms: [ms] wait for a read's replies before counting a timeout.
+        retries: extra attempts of a failed read or write within one call.
+        fast_sync_read: ``auto`` (use FAST_SYNC_READ if the servos answer it), ``on``, ``off``.
+        reconnect_interval_s: [s] time between attempts to reopen a lost port.
+        return_delay_us: [µs] Return Delay Time written at connect (factory: 500 µs per
+            servo, which alone caps a 7-servo read at ~280 Hz); None leaves the servos as they are.
+        check_latency: warn at connect when the USB adapter's latency timer is not 1 ms.
+    """
+
+    port: str
+    motor_ids: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    baud: int = 4_000_000
+    timeout_ms: float = 10.0
+    retries: int = 1
+    fast_sync_read: Literal["auto", "on", "off"] = "auto"
+    reconnect_interval_s: float = 0.5
+    return_delay_us: int | None = 0
+    check_latency: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            raise _Invalid("port", "a serial device path is required (e.g. /dev/serial/by-id/usb-FTDI_...)")
+        if not self.motor_ids or len(set(self.motor_ids)) != len(self.motor_ids):
+            raise _Invalid("motor_ids", f"need distinct servo ids, got {list(self.motor_ids)}")
+        if not all(0 <= i <= 252 for i in self.motor_ids):
+            raise _Invalid("motor_ids", f"servo ids must be in 0..252, got {list(self.motor_ids)}")
+        if self.baud not in _SDK_BAUDS:
+            raise _Invalid("baud", f"{self.baud} is not a rate dynamixel_sdk accepts; valid: {list(_SDK_BAUDS)}")
+        if self.timeout_ms <= 0 or self.reconnect_interval_s <= 0:
+            raise _Invalid("timeout_ms", "timeout_ms and reconnect_interval_s must be positive")
+        if self.retries < 0:
+            raise _Invalid("retries", "must be >= 0")
+        if self.return_delay_us is not None and not 0 <= self.return_delay_us <= 508:
+            raise _Invalid("return_delay_us", "must be in 0..508 µs (the register counts 2 µs steps)")
 
 
 @dataclass(frozen=True)
