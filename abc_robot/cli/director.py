@@ -24,7 +24,30 @@ from abc_robot.errors import EpisodeError, TransportError
 from abc_robot.transport.bus import Publisher, Requester
 from abc_robot.transport.messages import Event, ModeCommand
 
-__all__ = ["EpisodeDirector", "EpisodeResult", "DirectorConfig"]
+__all__ = ["EpisodeDirector", "EpisodeResult", "DirectorConfig", "graph_ready"]
+
+
+def graph_ready(statuses: dict[str, dict[str, Any]], kinds: dict[str, str], need_policy: bool = False) -> bool:
+    """True once the sim, both followers, the recorder (if any) and, if asked, a warmed-up
+    policy worker have reported: an episode started earlier could go unrecorded.
+
+    Args:
+        statuses: ``Supervisor.statuses()``.
+        kinds: node name → kind, from the launch graph.
+        need_policy: also wait for a policy worker whose status says ``ready``.
+    """
+
+    def up(name: str) -> bool:
+        return bool(statuses.get(name, {}).get("status"))
+
+    followers = [n for n, k in kinds.items() if k == "follower"]
+    if len(followers) < 2 or not all(up(n) and statuses[n]["status"].get("backend_fault") is None for n in followers):
+        return False
+    if not all(up(n) for n, k in kinds.items() if k in ("sim", "recorder")):
+        return False
+    if need_policy and not any(statuses.get(n, {}).get("status", {}).get("ready") is True for n, k in kinds.items() if k in ("policy_worker", "policy_mux")):
+        return False
+    return True
 
 
 @dataclass(frozen=True)

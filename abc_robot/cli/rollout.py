@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.launch:
             return 2
 
-    from abc_robot.cli.director import DirectorConfig, EpisodeDirector
+    from abc_robot.cli.director import DirectorConfig, EpisodeDirector, graph_ready
     from abc_robot.cli.launch import parse_sets
     from abc_robot.runtime.launch import load_launch
     from abc_robot.runtime.supervisor import Supervisor
@@ -96,11 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["ABC_RUN_DIR"] = sup.run_dir
     task = args.task or next((str(n.params.get("sim", {}).get("task", "lift_cube")) for n in graph.nodes if n.kind == "sim"), "lift_cube")
 
+    kinds = {n.name: n.kind for n in graph.nodes}
+
     def ready() -> bool:
-        st = sup.statuses()
-        worker = [s for s in st.values() if s.get("status", {}).get("ready") is True]
-        arms = [s for s in st.values() if "arm" in s.get("status", {}) and s["status"].get("backend_fault") is None]
-        return bool(worker) and len(arms) == 2
+        return graph_ready(sup.statuses(), kinds, need_policy=True)
 
     director = EpisodeDirector(DirectorConfig(task=task, time_limit_s=args.time_limit), ready=ready, on_done=sup.request_stop)
     director.start(lambda d: [d.policy_episode(args.seed + k, dagger=args.dagger) for k in range(args.episodes)])

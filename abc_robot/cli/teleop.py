@@ -64,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     director = None
     keys = None
     if args.sim and args.episodes > 0:
-        from abc_robot.cli.director import DirectorConfig, EpisodeDirector
+        from abc_robot.cli.director import DirectorConfig, EpisodeDirector, graph_ready
 
         task = args.task or _launch_task(graph)
-        director = EpisodeDirector(DirectorConfig(task=task), ready=lambda: _followers_ready(sup), on_done=sup.request_stop)
+        kinds = {n.name: n.kind for n in graph.nodes}
+        director = EpisodeDirector(DirectorConfig(task=task), ready=lambda: graph_ready(sup.statuses(), kinds), on_done=sup.request_stop)
         director.start(lambda d: [d.demo_episode(args.seed + k) for k in range(args.episodes)])
     else:
         from abc_robot.cli.keys import ConsoleKeys
@@ -131,13 +132,6 @@ def _launch_task(graph: object) -> str:
         if n.kind == "sim":
             return str(n.params.get("sim", {}).get("task", "lift_cube"))
     return "lift_cube"
-
-
-def _followers_ready(sup: object) -> bool:
-    st = sup.statuses()  # type: ignore[attr-defined]
-    followers = [s for s in st.values() if "arm" in s.get("status", {})]
-    sims = [s for name, s in st.items() if "sim_time_s" in s.get("status", {})]
-    return len(followers) == 2 and all(f["status"].get("backend_fault") is None for f in followers) and bool(sims)
 
 
 if __name__ == "__main__":
