@@ -125,6 +125,9 @@ def _launch(run_dir: str, dev: dict) -> tuple[subprocess.Popen, Path]:
     backend_left = nodes["follower_left"]["params"]["backend"]
     assert backend_left["kind"] == "dynamixel", "the left follower of teleop_hw.yaml is the Dynamixel arm"
     backend_left["params"]["port"] = str(dev["dxl"].link)
+    # Emulated servos answer when this busy process gets the CPU, not within the rig's
+    # microseconds: wait longer for replies (the driver's defaults are 10 ms / 5 ms).
+    backend_left["params"].update(timeout_ms=50.0, retries=2)
     sets = [
         # Two cores shared by the whole graph and the emulators (every emulated servo is
         # Python in this process): leaders and followers at 100 Hz instead of 400 / 250.
@@ -132,6 +135,7 @@ def _launch(run_dir: str, dev: dict) -> tuple[subprocess.Popen, Path]:
         *(f"follower_{arm}.rate_hz=100" for arm in ARMS),
         *(f"leader_{arm}.port={dev['leaders'][arm].link}" for arm in ARMS),
         *(f"leader_{arm}.calibration={RIG / (arm + '.yaml')}" for arm in ARMS),
+        *(f"leader_{arm}.timeout_ms=30" for arm in ARMS),
         f"console_board.board={json.dumps({'port': str(dev['console'].link)})}",
         f"follower_left.backend={json.dumps(backend_left)}",
         f"follower_right.backend={json.dumps({'kind': 'yam', 'params': dev['yam_params']})}",
