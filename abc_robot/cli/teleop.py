@@ -50,9 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         _sim_overrides(overrides, args)
     if args.rig:
         rig = Path(args.rig)
-        if not rig.is_dir():
-            print(f"abc-teleop: rig directory {rig} does not exist (expected calibration/<rig>/ with left.yaml, right.yaml)", file=sys.stderr)
+        missing = [f"{rig / arm}.yaml" for arm in ("left", "right") if not (rig / f"{arm}.yaml").is_file()]
+        if missing:
+            print(f"abc-teleop: rig {rig} lacks {missing}; calibrate with: abc-calibrate leader --arm ARM --rig {rig}", file=sys.stderr)
             return 2
+        for arm in ("left", "right"):
+            overrides.setdefault(f"leader_{arm}", {}).setdefault("calibration", str(rig / f"{arm}.yaml"))
     try:
         graph = load_launch(launch, overrides)
     except ConfigError as exc:

@@ -32,6 +32,7 @@ from abc_robot.control.safety import SafetyConfig, SafetyFilter
 from abc_robot.control.stats import Samples
 from abc_robot.devices.backend import ArmBackend
 from abc_robot.devices.registry import BackendContext, make_backend
+from abc_robot.errors import AbcRobotError
 from abc_robot.policy.chunking import ChunkExecutor, ExecutorConfig
 from abc_robot.runtime.node import Node
 from abc_robot.transport.messages import (
@@ -163,6 +164,7 @@ class FollowerNode(Node):
         self.engaging = True
         self.q_cmd: np.ndarray | None = None
         self.torque_on = False
+        self.device_errors = 0
         self.reanchor_after_ns = 0
         self.last_cmd_ns = 0
         self.last_leader: LeaderState | None = None
@@ -325,7 +327,11 @@ class FollowerNode(Node):
         leader = self._poll_leader(now_ns)
         if self.other_sub is not None:
             self.other_sub.poll()
-        sample = self.backend.read_state()
+        try:
+            sample = self.backend.read_state()
+        except AbcRobotError as exc:  # a driver that raises instead of returning None
+            sample = None
+            self._device_error("read", exc)
         if sample is None:
             self.hold_reason = f"backend: {self.backend.fault or 'no data'}"
             self.mode = "HOLD"
@@ -363,7 +369,15 @@ class FollowerNode(Node):
         if self.engaging and source != "none" and np.max(np.abs(res.q[:6] - q_des[:6])) < cfg.engage_tolerance_rad:
             self.engaging = False
             self.log(f"engaged ({self.mode})")
-        sent = self.backend.command(res.q)
+        try:
+            sent = self.backend.command(res.q)
+        except AbcRobotError as exc:
+            # A missed write (e.g. while torque is being enabled) must not end the
+            # process: hold, and start again from the measured pose when it answers.
+            self._device_error("command", exc)
+            self.q_cmd = None
+            self.mode, self.hold_reason = "HOLD", f"backend: {exc}"
+            return
         self.torque_on = True
         self.q_cmd = res.q
         self.last_cmd_ns = t_cmd
@@ -376,6 +390,11 @@ class FollowerNode(Node):
             T_meas = self.model.fk(sample.q[:6])
             self.tracking_mm.add(1e3 * float(np.linalg.norm(T_meas[:3, 3] - self.T_target[:3, 3])))
         self._publish_state(sample, np.asarray(sent), source, ref_stamp, t_cmd)
+
+    def _device_error(self, what: str, exc: Exception) -> None:
+        self.device_errors += 1
+        if self.device_errors in (1, 10, 100, 1000):
+            self.log(f"backend {what} failed ({exc}); holding and retrying (x{self.device_errors})")
 
     def _publish_state(self, sample: Any, sent: np.ndarray | None, source: str, ref_stamp: int, t_cmd: int = 0) -> None:
         """Measured state, the command actually sent (if any) and the end-effector pose."""
@@ -506,6 +525,7 @@ class FollowerNode(Node):
             "watchdog_trips": getattr(self, "watchdog_trips", 0),
             "refusals": dict(getattr(self, "refusals", {})),
             "backend_fault": self.backend.fault if hasattr(self, "backend") else None,
+            "device_errors": getattr(self, "device_errors", 0),
         }
         if hasattr(self, "latency_ms"):
             st.update(self.latency_ms.summary("latency_ms"))
