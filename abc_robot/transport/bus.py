@@ -29,6 +29,9 @@ from abc_robot.transport.curve import CurveClient, CurveServer
 from abc_robot.transport.endpoints import expand
 from abc_robot.transport.messages import CameraFrame, Message, Reply
 
+#: Buffers at least this large are sent without a copy (pyzmq's copy threshold).
+_ZERO_COPY_MIN = 65536
+
 __all__ = [
     "Publisher",
     "LatestSubscriber",
@@ -103,7 +106,11 @@ class Publisher:
             msg.stamp_ns = time.monotonic_ns()
         if self.jpeg_quality is not None and isinstance(msg, CameraFrame):
             msg = encode_jpeg(msg, self.jpeg_quality)
-        self._sock.send_multipart(encode(t, msg), copy=False)
+        frames = encode(t, msg)
+        # Zero-copy only pays for large buffers (pyzmq copies anything under 64 KiB
+        # anyway, after building a tracked Frame for it).
+        big = any(getattr(f, "nbytes", 0) >= _ZERO_COPY_MIN for f in frames[2:])
+        self._sock.send_multipart(frames, copy=not big)
         self.sent += 1
         return seq
 
@@ -254,11 +261,16 @@ class ReliableSubscriber(_SubscriberBase):
         """The next valid message as ``(topic, msg)``, or None if none came in time."""
         deadline = time.monotonic() + timeout_s
         while True:
+            if timeout_s > 0:
+                # Wait first: a failed non-blocking receive raises, which costs more
+                # than the poll on the common, blocking path.
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._sock.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                    return None
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._sock.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                if timeout_s <= 0:
                     return None
                 continue
             self.received += 1
