@@ -60,7 +60,6 @@ def test_workspace_box_refuses_and_holds():
     f = _filter(workspace_max_m=(0.75, 0.6, 0.16))  # EE at home is ~0.149 m high
     up = HOME.copy()
     up[1] -= 0.3  # raises the tool
-    held = f.q_prev.copy()
     res = None
     for _ in range(100):
         res = f.filter(up, 0.004)

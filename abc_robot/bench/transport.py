@@ -14,6 +14,7 @@ import multiprocessing as mp
 import pickle
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 import zmq
@@ -32,7 +33,7 @@ def _payload(kind: str) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 255, FRAME, dtype=np.uint8)
 
 
-def _receiver(variant: str, kind: str, endpoint: str, n: int, ready: mp.Event, out: mp.Queue) -> None:
+def _receiver(variant: str, kind: str, endpoint: str, n: int, ready: Any, out: Any) -> None:
     from abc_robot.transport.bus import ReliableSubscriber
 
     lat = np.zeros(n, dtype=np.int64)
@@ -43,13 +44,13 @@ def _receiver(variant: str, kind: str, endpoint: str, n: int, ready: mp.Event, o
             got = sub.recv(10.0)
             if got is None:
                 break
-            msg = got[1]
+            msg: Any = got[1]
             arr = msg.image if kind == "frame" else msg.q
             _ = arr[0]
             lat[i] = time.monotonic_ns() - msg.stamp_ns
         sub.close()
     else:
-        s = zmq.Context.instance().socket(zmq.SUB)
+        s: Any = zmq.Context.instance().socket(zmq.SUB)
         s.setsockopt(zmq.SUBSCRIBE, b"")
         s.connect(endpoint)
         ready.set()
@@ -77,7 +78,7 @@ def _measure(variant: str, kind: str, scheme: str, n: int) -> np.ndarray:
 
     d = tempfile.mkdtemp(prefix="abcb-")
     endpoint = f"ipc://{d}/b" if scheme == "ipc" else "tcp://127.0.0.1:0"
-    ctx = zmq.Context.instance()
+    ctx: Any = zmq.Context.instance()
     data = _payload(kind)
     if variant == "ours":
         pub = Publisher(endpoint, "bench", ctx=ctx)

@@ -124,7 +124,7 @@ class EpisodeDirector:
         return not self._stop.wait(s)
 
     # ---- lifecycle -----------------------------------------------------------------
-    def start(self, episodes: Callable[[EpisodeDirector], None]) -> None:
+    def start(self, episodes: Callable[[EpisodeDirector], object]) -> None:
         """Run ``episodes(self)`` in a thread once the graph is ready."""
 
         def body() -> None:

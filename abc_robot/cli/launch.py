@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
                 from abc_robot.nodes.registry import resolve
                 from abc_robot.runtime.config import from_dict
 
-                cls = resolve(spec.kind)
-                if getattr(cls, "Config", None) is not None:
-                    from_dict(cls.Config, spec.params, file=args.launch_file, prefix=f"nodes.{spec.name}.params")
+                cfg_cls = getattr(resolve(spec.kind), "Config", None)
+                if cfg_cls is not None:
+                    from_dict(cfg_cls, spec.params, file=args.launch_file, prefix=f"nodes.{spec.name}.params")
             print(f"{args.launch_file}: {len(graph.nodes)} nodes OK")
             del build_node
             return 0

@@ -38,7 +38,7 @@ class ProbeNode(Node):
         self.sub = self.latest(cfg.listen, ["probe/"]) if cfg.listen else None
         self.heard = 0
         self.mode = "RUN"
-        self.t0 = None
+        self.t0: int | None = None
         self.count = 0
 
     def step(self, now_ns: int) -> None:

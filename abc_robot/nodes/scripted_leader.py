@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from abc_robot.runtime.node import Node
-from abc_robot.transport.messages import LeaderState
+from abc_robot.transport.messages import Event, LeaderState
 
 __all__ = ["ScriptedLeaderNode", "ScriptedLeaderConfig", "lissajous_pose"]
 
@@ -153,7 +153,9 @@ class ScriptedLeaderNode(Node):
         from abc_robot.sim.snapshot import WorldSnapshot
 
         for _, msg in self.console_sub.drain(100) if self.console_sub is not None else []:
-            if getattr(msg, "kind", "") in ("demo_start", "demo_hold"):
+            if not isinstance(msg, Event):
+                continue
+            if msg.kind in ("demo_start", "demo_hold"):
                 snap = WorldSnapshot.from_dict(msg.data["snapshot"])
                 # Every episode starts from the world's own poses: no jump at engage.
                 self.hold_T = {arm: (np.asarray(snap.T_base_ee[arm]), float(snap.gripper[arm])) for arm in self.config.arms}
@@ -163,7 +165,7 @@ class ScriptedLeaderNode(Node):
                     self.demo_t0_ns = now_ns - int(float(msg.data.get("t_offset_s", 0.0)) * 1e9)
                 else:
                     self.demo = None
-            elif getattr(msg, "kind", "") == "correct_start":
+            elif msg.kind == "correct_start":
                 # Scripted DAgger operator: replan the task from the world as it is now
                 # and move the leader so that, through the follower's delta-pose
                 # mapping, the follower follows that plan: T_L = T_L0 ⊕ (T_plan ⊖ T_F0).
@@ -174,7 +176,7 @@ class ScriptedLeaderNode(Node):
                     arm: (self.hold_T.get(arm, (np.asarray(snap.T_base_ee[arm]), 0.0))[0], np.asarray(snap.T_base_ee[arm]))
                     for arm in self.config.arms
                 }
-            elif getattr(msg, "kind", "") == "demo_stop":
+            elif msg.kind == "demo_stop":
                 self.demo = None
                 self.correct_anchor = {}
         if self.demo is not None:
