@@ -24,7 +24,6 @@ import os
 import select
 import threading
 import time
-import tty
 from pathlib import Path
 
 from abc_robot.devices.console_board.protocol import (
@@ -44,11 +43,12 @@ from abc_robot.devices.console_board.protocol import (
     encode_message,
     parse_message,
 )
+from abc_robot.testing.pty_link import PtyDevice
 
 __all__ = ["ConsoleBoardEmulator"]
 
 
-class ConsoleBoardEmulator:
+class ConsoleBoardEmulator(PtyDevice):
     """An emulated console board behind a pty; see the module docstring.
 
     Args:
@@ -80,9 +80,8 @@ class ConsoleBoardEmulator:
         self._muted = False
         self._t0 = time.monotonic()
         self._lock = threading.RLock()
-        self._master: int | None = None
-        self._slave: int | None = None
         self._decoder = StreamDecoder()
+        self._init_pty()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_host = -1.0
@@ -163,41 +162,12 @@ class ConsoleBoardEmulator:
         with self._lock:
             self._muted = muted
 
-    def unplug(self) -> None:
-        """The cable is pulled: the pty disappears and the symlink with it."""
-        with self._lock:
-            for fd in (self._master, self._slave):
-                if fd is not None:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-            self._master = self._slave = None
-            try:
-                self.link.unlink()
-            except FileNotFoundError:
-                pass
-
     def replug(self) -> None:
         """The cable is back: a new pty behind the same symlink; the board keeps its uptime."""
-        with self._lock:
-            if self._master is None:
-                self._plug()
+        super().replug()
 
     # ---- internals ----------------------------------------------------------------------
-    def _plug(self) -> None:
-        master, slave = os.openpty()
-        # Raw on our side too: no echo of host bytes back to the host, no CR/LF mangling.
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        tmp = self.link.with_name(self.link.name + ".tmp")
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        os.symlink(os.ttyname(slave), tmp)
-        os.replace(tmp, self.link)  # atomic: the path never points at a stale pty
-        self._master, self._slave = master, slave
+    def _on_plug(self) -> None:
         self._decoder.reset()
 
     def _write(self, data: bytes) -> None:

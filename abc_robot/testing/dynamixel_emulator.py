@@ -40,7 +40,6 @@ import select
 import signal
 import threading
 import time
-import tty
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -56,6 +55,7 @@ from abc_robot.devices.dynamixel.packet import (
     build_fast_sync_read_status,
     build_status,
 )
+from abc_robot.testing.pty_link import PtyDevice
 
 __all__ = ["DynamixelChainEmulator", "EmulatedServo", "main"]
 
@@ -197,7 +197,7 @@ class EmulatedServo:
         return 0
 
 
-class DynamixelChainEmulator:
+class DynamixelChainEmulator(PtyDevice):
     """Servos on one emulated bus; see the module docstring.
 
     Args:
@@ -245,8 +245,7 @@ class DynamixelChainEmulator:
         self._t0 = time.monotonic()
         self._last_update = self._t0
         self._reader = PacketReader()
-        self._master: int | None = None
-        self._slave: int | None = None
+        self._init_pty()
         self._muted = False
         self._corrupt = 0
         self._stop = threading.Event()
@@ -342,31 +341,6 @@ class DynamixelChainEmulator:
         with self._lock:
             self.servo(dxl_id).missing = missing
 
-    def unplug(self) -> None:
-        """The USB cable is pulled: the pty and the symlink disappear."""
-        with self._lock:
-            for fd in (self._master, self._slave):
-                if fd is not None:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-            self._master = self._slave = None
-            try:
-                self.link.unlink()
-            except FileNotFoundError:
-                pass
-
-    def replug(self) -> None:
-        """The cable is back: a new pty behind the same symlink (servos kept powered)."""
-        with self._lock:
-            if self._master is None:
-                self._plug()
-
-    @property
-    def plugged(self) -> bool:
-        return self._master is not None
-
     def power_cycle(self, wraps: Sequence[int] | None = None) -> None:
         """Servo power off and on: RAM reset (torque off), Present Position re-wrapped."""
         with self._lock:
@@ -385,19 +359,7 @@ class DynamixelChainEmulator:
             s.reset_ram()
             s.set(ct.PRESENT_POSITION, s.present_ticks)
 
-    def _plug(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)  # no echo, no line discipline on the wire
-        os.set_blocking(master, False)
-        self.link.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.link.with_name(self.link.name + ".tmp")
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        os.symlink(os.ttyname(slave), tmp)
-        os.replace(tmp, self.link)  # atomic: never a dangling or stale link
-        self._master, self._slave = master, slave
+    def _on_plug(self) -> None:
         self._reader.reset()
 
     def _update(self) -> None:
