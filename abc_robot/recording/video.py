@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from abc_robot.errors import EpisodeError
+from abc_robot.policy.images import resize_with_pad
 from abc_robot.recording.layout import FPS, GOP, PTS_PER_FRAME, TIME_BASE, VIEW_SIZE
 
 __all__ = ["VideoConfig", "StackedVideoWriter", "VideoReader", "letterbox", "stack_views"]
@@ -67,25 +68,14 @@ class VideoConfig:
 def letterbox(image: np.ndarray, size: int = VIEW_SIZE) -> np.ndarray:
     """Resize ``image`` (H×W×3 uint8) to fit ``size``×``size``, padding with black.
 
-    The aspect ratio is kept and the picture centred; a ``size``×``size`` image is
-    returned as is (no copy).
+    The aspect ratio is kept and the picture centred (the same transform the policy
+    sees, :func:`abc_robot.policy.images.resize_with_pad`); a ``size``×``size`` image
+    is returned as is (no copy).
     """
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"expected an H×W×3 uint8 image, got {img.shape} {img.dtype}")
-    h, w = img.shape[:2]
-    if h == size and w == size:
-        return img
-    import cv2
-
-    scale = min(size / h, size / w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    small = cv2.resize(np.ascontiguousarray(img), (nw, nh), interpolation=interp)
-    out = np.zeros((size, size, 3), np.uint8)
-    y, x = (size - nh) // 2, (size - nw) // 2
-    out[y : y + nh, x : x + nw] = small
-    return out
+    return resize_with_pad(img, size, size)
 
 
 def stack_views(
