@@ -1,4 +1,4 @@
-"""``lift_cube``: the easiest task. A cube lies in front of one arm; pick it up.
+"""``lift_cube``: a cube lies somewhere in front of either arm; pick it up.
 
 Start: a 4 cm cube at a random place and heading in front of a random arm (0.24 to
 0.36 m ahead of its base, up to 0.12 m to either side). Success: the cube is held by
