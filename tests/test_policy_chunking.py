@@ -65,6 +65,24 @@ def test_replace_switches_to_the_newest_chunk_at_arrival():
     assert ex.sample(t1) is None
 
 
+def test_switch_jump_is_the_step_between_chunks_at_arrival_without_grippers():
+    ex = ChunkExecutor(ExecutorConfig(method="replace", clip_dims=(2,)))
+    t0 = 10**9
+    ramp = np.linspace(0.0, 1.0, 30)[:, None] * [1.0, -1.0, 0.0]
+    ex.add(ramp, _times(t0, 30), obs_stamp_ns=t0, arrival_ns=t0)
+    assert "switches" not in ex.status()  # the first chunk is no switch
+    t1 = t0 + 6 * P
+    arrival = t1 + P  # one period of delay
+    consistent = np.vstack([ramp[6:], np.repeat(ramp[-1:], 6, axis=0)])  # continues the executing chunk
+    ex.add(consistent, _times(t1, 30), t1, arrival)
+    assert ex.switch_jumps[-1] == pytest.approx(0.0, abs=1e-9)
+    ex.add(consistent + [0.0, 0.2, 1.0], _times(t1, 30), t1, arrival)  # the gripper closing is no joint jump
+    assert ex.switch_jumps[-1] == pytest.approx(0.2)
+    st = ex.status()
+    assert st["switches"] == 2 and st["switch_jump_max_rad"] == pytest.approx(0.2)
+    assert st["switch_jump_p50_rad"] == pytest.approx(0.1)
+
+
 def test_crossfade_is_continuous():
     ex = ChunkExecutor(ExecutorConfig(method="replace", crossfade_s=0.1))
     t0 = 0

@@ -22,7 +22,7 @@ start is the measured position: nothing moves until a source is engaged.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -171,7 +171,8 @@ class FollowerNode(Node):
         self.last_leader_seen_ns = 0
         self.counted_leader_seq = -1
         self.T_target: np.ndarray | None = None
-        self.chunk_exec = ChunkExecutor(cfg.executor)
+        # Column 6 is the gripper opening: clipped to [0, 1], and no joint in switch jumps.
+        self.chunk_exec = ChunkExecutor(cfg.executor if cfg.executor.clip_dims else replace(cfg.executor, clip_dims=(6,)))
         self.arm_slice = slice(0, 7) if cfg.arm == "left" else slice(7, 14)
         self.policy_since_ns = 0
         self.policy_anchor: np.ndarray | None = None

@@ -16,6 +16,13 @@ Between chunks (:class:`ExecutorConfig.method`):
 
 The inference delay (arrival minus observation stamp) is measured here, where the
 clocks agree, and summarised as a high percentile (:class:`DelayEstimator`).
+
+The *switch jump* is measured here too: when a new chunk takes over from an executing
+one (``replace``), the largest joint difference between the two at the arrival instant
+[rad] (gripper columns excluded). Without any tie between chunks it is the step a
+follower would see at every chunk boundary (only its velocity/acceleration limits
+smooth it); with real-time chunking it should be a small fraction of that. Reported
+as median / p90 / max over recent switches.
 """
 
 from __future__ import annotations
@@ -145,6 +152,7 @@ class ExecutorConfig:
     delay_window: int = 50  # delays kept for the percentile
     delay_percentile: float = 90.0  # percentile used as the delay d
     clip_dims: tuple[int, ...] = ()  # columns clipped to [0, 1] after interpolation (grippers)
+    jump_window: int = 500  # chunk switches kept for the switch-jump statistics
 
     def __post_init__(self) -> None:
         if self.method not in ("replace", "ensemble"):
@@ -174,6 +182,7 @@ class ChunkExecutor:
         self._fade_start_ns = 0
         self.chunks_received = 0
         self.starved_ticks = 0  # ticks past the end of every chunk (holding the last action)
+        self.switch_jumps: deque[float] = deque(maxlen=max(1, self.config.jump_window))  # [rad]
 
     def reset(self) -> None:
         """Drop every chunk (the next ``sample`` returns None until a chunk arrives)."""
@@ -190,6 +199,10 @@ class ChunkExecutor:
         arrival = time.monotonic_ns() if arrival_ns is None else int(arrival_ns)
         traj = Trajectory(actions, t_ns)
         self.delays.add(arrival - int(obs_stamp_ns))
+        if self.config.method == "replace" and self._chunks:
+            joints = [i for i in range(traj.actions.shape[1]) if i not in self.config.clip_dims]
+            jump = np.abs(traj(arrival)[joints] - self._chunks[-1](arrival)[joints])
+            self.switch_jumps.append(float(jump.max()) if jump.size else 0.0)
         if self.config.method == "replace" and self.config.crossfade_s > 0 and self._chunks:
             self._fade_from = self._chunks[-1]
             self._fade_start_ns = arrival
@@ -237,4 +250,10 @@ class ChunkExecutor:
         }
         if period_ns:
             out["delay_steps"] = self.delays.steps(period_ns)
+        if self.switch_jumps:
+            j = np.asarray(self.switch_jumps)
+            out["switches"] = len(j)
+            out["switch_jump_p50_rad"] = float(np.median(j))
+            out["switch_jump_p90_rad"] = float(np.percentile(j, 90))
+            out["switch_jump_max_rad"] = float(j.max())
         return out
