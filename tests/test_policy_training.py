@@ -53,6 +53,18 @@ def test_source_filter_and_weights():
         ChunkDataset([_episode(4, ["demo"] * 4)], horizon=3, sources=["intervention"])
 
 
+def test_idle_start_of_each_segment_is_left_out():
+    # demo: 3 idle steps then motion; intervention: 2 idle steps then motion; a demo
+    # segment that never moves is kept whole (holding still is the demonstration).
+    actions = np.array([0, 0, 0, 1, 2, 2, 5, 5, 6, 7, 9, 9, 9], dtype=float)[:, None] * np.ones((1, 2))
+    src = np.array(["demo"] * 6 + ["intervention"] * 4 + ["demo"] * 3)
+    ep = EpisodeArrays(np.zeros((13, 2)), actions, None, src)
+    ds = ChunkDataset([ep], horizon=3)
+    assert sorted(t for _, t in ds.index) == [2, 3, 4, 5, 7, 8, 9, 10, 11, 12]  # the step before a move stays
+    assert ds.trimmed == 3
+    assert len(ChunkDataset([ep], horizon=3, idle_threshold=None)) == 13
+
+
 def test_norm_stats_and_noise_covariance():
     rng = np.random.default_rng(0)
     eps = [synthetic_episode(rng, steps=40, image_size=16)[0] for _ in range(4)]

@@ -53,11 +53,17 @@ def _parser() -> argparse.ArgumentParser:
         default="demo,intervention",
         help="control sources to train on, comma-separated (demo = operator teleop; 'all' keeps every step)",
     )
+    ap.add_argument(
+        "--keep-idle", action="store_true", help="also train on each segment's idle start (see abc_robot.policy.dataset)"
+    )
     ap.add_argument("--weight-source", type=parse_weights, default={}, help="sampling weights, e.g. intervention=2")
     ap.add_argument("--cameras", default="top,left,right", help="camera names, in model order")
     ap.add_argument("--chunk", type=int, default=30, help="chunk length H")
     ap.add_argument("--rate-hz", type=float, default=30.0, help="recording / action rate [Hz]")
     ap.add_argument("--image-size", type=int, default=None, help="model image resolution [px] (default 64)")
+    ap.add_argument(
+        "--shift-px", type=int, default=None, help="random image shift augmentation [px at model resolution] (default 4)"
+    )
     ap.add_argument("--correlated-noise", action="store_true", help="train with noise correlated along the chunk")
     ap.add_argument(
         "--prefix-steps", type=int, default=0, help="train to condition on up to this many prefix actions (0..4)"
@@ -82,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     cameras = tuple(c for c in args.cameras.split(",") if c)
     cfg = TrainConfig(seed=args.seed, correlated_noise=args.correlated_noise)
-    overrides = {k: v for k, v in (("steps", args.steps), ("batch", args.batch)) if v is not None}
+    overrides = {
+        k: v for k, v in (("steps", args.steps), ("batch", args.batch), ("shift_px", args.shift_px)) if v is not None
+    }
     model = cfg.model if args.image_size is None else replace(cfg.model, image_size=args.image_size)
     try:
         cfg = replace(cfg, model=replace(model, prefix_steps=args.prefix_steps), **overrides)
@@ -101,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             episodes = load_recorded_episodes(args.episodes, cameras, cfg.model.image_size)
             info = {"data": str(args.episodes)}
         info.update(sources=sources or "all", source_weights=args.weight_source)
-        data = ChunkDataset(episodes, args.chunk, sources, args.weight_source)
+        data = ChunkDataset(episodes, args.chunk, sources, args.weight_source, None if args.keep_idle else 2e-3)
+        print(f"{len(data)} training steps ({data.trimmed} idle steps at segment starts left out)")
         result = train_policy(data, args.out, cfg, cameras=cameras, rate_hz=args.rate_hz, info=info)
     except (AbcRobotError, ValueError) as exc:
         print(f"abc-train: {exc}", file=sys.stderr)

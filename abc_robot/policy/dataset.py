@@ -6,6 +6,15 @@ built from recorded episodes (:func:`load_recorded_episodes`, through
 :mod:`abc_robot.recording`) or directly from arrays in tests. :class:`ChunkDataset`
 indexes every step whose control source is kept and draws (images, state, chunk)
 batches, padding chunks that run past the episode's end with its last action.
+
+Idle starts are trimmed: an operator (or a scripted demonstrator) holds still for a
+moment after taking control, so the same observation — the arm at rest where the
+segment began — is paired both with "stay" and with "move" chunks. A chunk policy
+replanning every few steps then keeps choosing "stay for a while" and never leaves
+the start. The steps of a demonstration or intervention segment before its action
+first moves (more than ``idle_threshold`` from the segment's first action) are not
+used as observations (the usual clean-up in behaviour-cloning pipelines); a segment
+that never moves is kept whole (holding still is then the demonstration).
 """
 
 from __future__ import annotations
@@ -78,6 +87,9 @@ class ChunkDataset:
         horizon: chunk length H.
         sources: control sources whose steps start a training chunk (None keeps every step).
         source_weights: sampling weight per source (default 1), e.g. ``{"intervention": 2}``.
+        idle_threshold: trim each segment's idle start: steps before the action first
+            differs from the segment's first action by more than this (max abs, in
+            action units: rad and gripper opening) are not sampled. None keeps them.
     """
 
     def __init__(
@@ -86,6 +98,7 @@ class ChunkDataset:
         horizon: int,
         sources: Iterable[str] | None = DEFAULT_SOURCES,
         source_weights: Mapping[str, float] | None = None,
+        idle_threshold: float | None = 2e-3,
     ) -> None:
         if not episodes:
             raise EpisodeError("no episodes to train on")
@@ -95,10 +108,13 @@ class ChunkDataset:
         weights = {canonical_source(k): float(v) for k, v in (source_weights or {}).items()}
         idx, w = [], []
         counts: dict[str, int] = {}
+        self.trimmed = 0
         for e, ep in enumerate(self.episodes):
             assert ep.sources is not None
+            idle = _idle_starts(ep, idle_threshold) if idle_threshold is not None else np.zeros(len(ep.sources), bool)
+            self.trimmed += int(idle.sum())
             for t, src in enumerate(ep.sources):
-                if keep is not None and src not in keep:
+                if (keep is not None and src not in keep) or idle[t]:
                     continue
                 idx.append((e, t))
                 w.append(weights.get(src, 1.0))
@@ -147,6 +163,23 @@ class ChunkDataset:
             else self.index[rng.choice(len(self.index), max_chunks, replace=False)]
         )
         return np.stack([self.chunk(e, t) for e, t in sel])
+
+
+def _idle_starts(ep: EpisodeArrays, threshold: float) -> np.ndarray:
+    """(N,) bool: the steps of each control-source segment before its action first moves."""
+    assert ep.sources is not None
+    n = len(ep.sources)
+    idle = np.zeros(n, dtype=bool)
+    start = 0
+    while start < n:
+        end = start
+        while end < n and ep.sources[end] == ep.sources[start]:
+            end += 1
+        moved = np.abs(ep.actions[start:end] - ep.actions[start]).max(axis=1) > threshold
+        if moved.any():  # the step just before the first move already has a moving chunk: keep it
+            idle[start : start + max(0, int(np.argmax(moved)) - 1)] = True
+        start = end
+    return idle
 
 
 def shrink_images(frames: np.ndarray, size: int) -> np.ndarray:
