@@ -173,6 +173,34 @@ def test_guidance_resets_when_the_arms_leave_policy_and_stale_inputs_are_skipped
     rig.close()
 
 
+def test_first_chunk_after_entering_policy_sees_frames_taken_after_the_switch(ckpt, run_dir):
+    """A frame from before the switch (before a sim reset, or with the operator's hands in
+    view) must not seed the first policy chunk, even while it is young enough to use."""
+    rig = Rig(run_dir)
+    bind = f"ipc://{run_dir}/policy"
+    node = PolicyWorkerNode("policy", _config(ckpt, rig, bind, execute_steps=2, max_obs_age_ms=5000))
+    th = _start(node, 30.0)
+    _wait_ready(node)
+    sub = LatestSubscriber(bind, ["policy/chunk"])
+    rig.mode = "HOLD"
+    (held,) = _collect(rig, [sub], 0.6)
+    assert held
+    rig.mode = "POLICY"
+    switch_ns = time.monotonic_ns()
+    n = node.status()["chunks"]
+    (early,) = _collect(rig, [sub], 0.5, fresh_cameras=False)  # frames exist, but from before the switch
+    assert node.status()["chunks"] <= n + 1  # at most an inference already running in HOLD
+    assert all(c.obs_stamp_ns < switch_ns for c in early)
+    assert any("older than the switch to POLICY" in k for k in node.status()["skipped"])
+    (fresh,) = _collect(rig, [sub], 0.6)
+    assert fresh and node.status()["chunks"] > n + 1 and all(c.obs_stamp_ns > switch_ns for c in fresh)
+    node.request_stop()
+    th.join(10)
+    assert not th.is_alive()
+    sub.close()
+    rig.close()
+
+
 def test_remote_worker_over_tcp_with_curve(ckpt, run_dir, tmp_path):
     keys, authorized = tmp_path / "keys", tmp_path / "authorized"
     server_pub, server_sec = generate_keys(keys, "worker")

@@ -47,7 +47,7 @@ def rollout_summary(statuses: dict[str, dict[str, Any]], results: list[Any], dur
                 "intervention_rate_count": s["interventions"] / n if n else None,
                 "policy": s.get("policy"),
             }
-        if s.get("ready") is not None and "compile" in json.dumps(s):
+        if s.get("ready") is not None and "rung" in s:
             out["policy_worker"] = s
     return out
 

@@ -172,6 +172,7 @@ class PolicyWorkerNode(Node):
         self.states: dict[str, tuple[JointState, int]] = {}
         self.frames: dict[str, tuple[CameraFrame, int]] = {}  # topic -> (frame, arrival here [ns])
         self.modes: dict[str, str] = {}
+        self.fresh_after_ns = 0  # frames must be newer than this: the last switch into POLICY
         self.next_due_ns = 0
         self.chunks = 0
         self.skipped: dict[str, int] = {}
@@ -238,6 +239,12 @@ class PolicyWorkerNode(Node):
                 elif isinstance(msg, JointCommand) and topic.endswith("/command"):
                     if msg.mode != "POLICY":
                         self.planner.reset()  # control is not the policy's: the next chunk starts afresh
+                    elif self.modes.get(arm) != "POLICY":
+                        # Entering POLICY (episode start, release after an intervention): a
+                        # frame from before it may show the scene before a reset or the
+                        # operator's hands; the first chunk must see the scene as it is now.
+                        switch_ns = msg.stamp_ns if self.config.shared_clock else now_ns
+                        self.fresh_after_ns = max(self.fresh_after_ns, switch_ns)
                     self.modes[arm] = msg.mode
         if self.cam_sub is not None:
             for topic, msg in self.cam_sub.poll().items():
@@ -276,6 +283,9 @@ class PolicyWorkerNode(Node):
             age_ns = now_ns - (frame.stamp_ns if cfg.shared_clock else frame_seen_ns)
             if age_ns > max_age:
                 self._skip(f"stale frame from {topic}")
+                return None
+            if (frame.stamp_ns if cfg.shared_clock else frame_seen_ns) < self.fresh_after_ns:
+                self._skip(f"frame from {topic} older than the switch to POLICY")
                 return None
             images[cam] = resize_with_pad(frame.image, hh, ww)
         return np.concatenate(parts), images, int(min(stamps)), int(min(seen))
