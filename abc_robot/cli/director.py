@@ -58,6 +58,10 @@ class DirectorConfig:
     task: task name (for the record and the demonstrator).
     time_limit_s: an episode ends as a failure after this long [s].
     settle_s: pause after a reset before the episode starts [s].
+    leader_rest_s: pause between putting the scripted leaders at rest and starting the
+        policy [s]: the operator lets go of the leader before the policy runs; a leader
+        still on its way from the last correction would read as the operator taking
+        over (motion-triggered intervention).
     stall_s: scripted DAgger operator: intervene when progress has not risen for this long [s].
     start_tolerance_m: an arm that moved more than this from its reset pose before the
         episode begins fails the episode run (the reset did not take) [m].
@@ -68,6 +72,7 @@ class DirectorConfig:
     task: str = "lift_cube"
     time_limit_s: float = 20.0
     settle_s: float = 0.5
+    leader_rest_s: float = 0.25
     stall_s: float = 3.0
     start_tolerance_m: float = 0.01
 
@@ -209,6 +214,7 @@ class EpisodeDirector:
         """A policy episode; with ``dagger`` a scripted operator corrects a stalled policy."""
         snap = self.reset(seed)
         self.event("demo_hold", task=self.cfg.task, snapshot=snap)
+        self.sleep(self.cfg.leader_rest_s)
         self.event("episode_start", task=self.cfg.task, seed=seed, source=label)
         self.mode("POLICY", label)
         state = {"best": 0.0, "best_t": 0.0, "intervened": False}
