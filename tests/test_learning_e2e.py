@@ -10,9 +10,9 @@ module trains one checkpoint on ``lift_cube_easy`` and then checks:
   70 %; such a checkpoint measured 8 / 10 here. The assertion sits lower because a
   10-episode sample of an 80 % policy falls below 7 one time in eight, and a test that
   fails by chance teaches nobody anything;
-- real-time chunking ties consecutive chunks: the step of the follower's target at a
-  chunk switch is smaller with RTC than with plain replacement, on the same model and
-  seeds, and its 90th percentile stays under a stated bound;
+- real-time chunking ties consecutive chunks: the typical (median) step of the
+  follower's target at a chunk switch is smaller with RTC than with plain replacement,
+  on the same model and seeds, and its 90th percentile stays under a stated bound;
 
 The DAgger round on the harder ``lift_cube`` (scripted interventions, retraining on
 demos + interventions, the same seeds before and after) is the learning loop's
@@ -95,8 +95,10 @@ def test_rtc_switches_chunks_with_a_smaller_step_than_plain_replacement(
     _log("switch_jump_rad", {"rtc": rtc, "replace": base})
     assert rtc["switches"] >= 30 and base["switches"] >= 15
     assert rtc["switch_jump_p90_rad"] < RTC_SWITCH_P90_BOUND_RAD
+    # The typical switch. (Not the p90 ratio: d covers the 90th percentile of recent
+    # delays, so the slowest tenth of chunks arrive past their tied prefix, and on a
+    # loaded 2-core machine that tail is what the two runs' p90s compare.)
     assert rtc["switch_jump_p50_rad"] < 0.75 * base["switch_jump_p50_rad"]
-    assert rtc["switch_jump_p90_rad"] < 0.75 * base["switch_jump_p90_rad"]
 
 
 def test_dagger_rollout_records_corrections_that_training_picks_up(easy_ckpt: Path, work: Path) -> None:
