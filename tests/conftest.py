@@ -6,8 +6,15 @@ import os
 import tempfile
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+# Property tests check behaviour, not speed (benchmarks measure speed): no per-example
+# deadline, which a busy 2-core CI machine would otherwise trip. A failure prints the
+# blob that reproduces it (@reproduce_failure).
+settings.register_profile("abc", deadline=None, print_blob=True)
+settings.load_profile("abc")
 
 
 @pytest.fixture()

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abc_robot.devices.console_board.protocol import (
+    MAX_ENCODED,
     MAX_PAYLOAD,
     AckMsg,
     FrameError,
@@ -185,7 +186,21 @@ def test_garbage_between_frames_costs_at_most_the_next_frame(items):
 def test_random_bytes_never_raise(data):
     dec = StreamDecoder()
     dec.feed(data)
-    assert dec.frames + dec.error_count <= data.count(0)
+    # Every delimiter ends at most one frame or one error; an over-long run is counted
+    # once when it passes MAX_ENCODED, before (or without) its delimiter.
+    overflows = dec.errors.get("overflow", 0)
+    assert dec.frames + dec.error_count - overflows <= data.count(0)
+    assert overflows <= data.count(0) + 1
+
+
+def test_an_over_long_run_is_one_overflow_and_the_next_frame_decodes():
+    wire = encode_message(HeartbeatMsg(uptime_ms=1234, inputs=1, led_mode=0, rx_errors=0, flags=1), 7)
+    dec = StreamDecoder()
+    frames = dec.feed(b"\x01" * (MAX_ENCODED + 1))
+    assert frames == [] and dec.errors == {"overflow": 1}
+    frames = dec.feed(b"\x01" * 500 + b"\x00" + wire)  # the same run goes on, then ends
+    assert dec.errors == {"overflow": 1}
+    assert [encode_frame(f.type, f.seq, f.payload) for f in frames] == [wire]
 
 
 @given(messages, st.data())
