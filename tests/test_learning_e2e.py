@@ -6,18 +6,16 @@ recorder graph, ``abc-train`` trains the reference DiT flow policy on the record
 episodes, ``abc-rollout --sim`` runs the checkpoint through the policy worker. The
 module trains one checkpoint on ``lift_cube_easy`` and then checks:
 
-- the policy solves the easy task: at least half of 10 seeded episodes. The target is
-  70 %; such a checkpoint measured 8 / 10 here. The assertion sits lower because a
-  10-episode sample of an 80 % policy falls below 7 one time in eight, and a test that
-  fails by chance teaches nobody anything;
+- the policy solves the easy task: at least 70 % of 10 seeded episodes (measured on
+  this machine: 10/10 in three runs, 8/10 in one);
 - real-time chunking ties consecutive chunks: the typical (median) step of the
   follower's target at a chunk switch is smaller with RTC than with plain replacement,
   on the same model and seeds, and its 90th percentile stays under a stated bound;
-
-The DAgger round on the harder ``lift_cube`` (scripted interventions, retraining on
-demos + interventions, the same seeds before and after) is the learning loop's
-``--dagger --dagger-task lift_cube`` (:mod:`abc_robot.cli.learning_loop`); it takes
-another ten minutes and is not part of this suite.
+- one DAgger round on the harder ``lift_cube_either`` (the same layout in front of
+  either arm: the right-arm policy solves about half) — scripted operator corrections
+  on the same seeds, retraining on demos + interventions — raises the success rate
+  over the pre-DAgger policy on those seeds by at least 20 points (measured: 5/10 →
+  10/10).
 
 Figures of each stage go to the test log (``-s``) for the record.
 """
@@ -26,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +39,16 @@ DEMOS = 10
 STEPS = 1500  # optimizer steps (~3 min on 2 CPU threads)
 EPISODES = 10
 EASY_TIME_LIMIT_S = 10.0  # the demonstrations lift the cube about 5 s into an episode
-EASY_MIN_SUCCESS = 0.5  # stated rate (see the module docstring; the target is 0.7)
+EASY_MIN_SUCCESS = 0.7  # the stated rate
 # RTC: p90 of the joint-target step at a chunk switch [rad]. Plain replacement of a
 # flow policy's independent samples measures 0.09 here, RTC 0.04-0.055; one action
 # period of the demonstrations' motion is about 0.02.
 RTC_SWITCH_P90_BOUND_RAD = 0.08
+HARD_TASK = "lift_cube_either"
+HARD_EPISODES = 10
+HARD_TIME_LIMIT_S = 10.0
+DAGGER_TIME_LIMIT_S = 16.0  # room for a correction after a 3 s stall (the scripted pick takes ~6 s)
+DAGGER_MIN_GAIN = 0.2  # success rate, same seeds (measured +0.5)
 
 
 def _log(name: str, data: Any) -> None:
@@ -101,36 +105,55 @@ def test_rtc_switches_chunks_with_a_smaller_step_than_plain_replacement(
     assert rtc["switch_jump_p50_rad"] < 0.75 * base["switch_jump_p50_rad"]
 
 
-def test_dagger_rollout_records_corrections_that_training_picks_up(easy_ckpt: Path, work: Path) -> None:
-    """``abc-rollout --dagger`` on the harder task: the easy policy stalls, the scripted
-    operator takes over through the leader and finishes the task; the corrections are
-    recorded per arm as ``intervention`` (never before the policy has had its chance)
-    and are what ``abc-train --filter-source demo,intervention`` trains on."""
+def test_one_dagger_round_raises_success_on_the_harder_task(easy_ckpt: Path, work: Path) -> None:
+    """One DAgger round on ``lift_cube_either`` (the easy layout in front of either arm).
+
+    Before: the policy learned only the right arm, so it solves about half the seeds.
+    The round: ``abc-rollout --dagger`` on the same seeds; where the policy stalls, the
+    scripted operator takes over through the leader and finishes the task. The
+    corrections are recorded per arm as ``intervention`` (never before the policy had
+    its 3 s), and ``abc-train --filter-source demo,intervention`` trains on them. After:
+    the retrained policy on the same seeds succeeds more often.
+    """
     from abc_robot.policy.dataset import ChunkDataset, load_recorded_episodes
     from abc_robot.recording import iter_episodes
 
-    out = work / "dagger_episodes"
-    r = rollout(easy_ckpt, "lift_cube", 3, 3000, 16.0, work / "dagger.log", ("--dagger",), out)
-    assert r["exit"] == 0 and len(r["episodes"]) == 3
-    intervened = [e for e in r["episodes"] if e["intervened"]]
-    assert len(intervened) >= 2, r["episodes"]  # the easy policy cannot do lift_cube's wide starts
+    before = rollout(easy_ckpt, HARD_TASK, HARD_EPISODES, 3000, HARD_TIME_LIMIT_S, work / "hard0.log")
+    corrections = work / "dagger_episodes"
+    d = rollout(easy_ckpt, HARD_TASK, HARD_EPISODES, 3000, DAGGER_TIME_LIMIT_S, work / "dagger.log", ("--dagger",), corrections)
+    intervened = [e for e in d["episodes"] if e["intervened"]]
+    _log("dagger_round", {"episodes": [(e["seed"], e["success"], e["intervened"]) for e in d["episodes"]], "arms": d["arms"]})
+    assert d["exit"] == 0 and len(intervened) >= 2, d["episodes"]
     assert sum(e["success"] for e in intervened) >= len(intervened) - 1  # the corrections finish the task
-    arms = r["arms"]
-    assert sum(a["interventions"] for a in arms.values()) >= len(intervened)
-    assert all(0.0 < a["intervention_rate_time"] < 1.0 for a in arms.values() if a["interventions"])
-    stall_steps = 3.0 * 30 * 0.8  # the operator waits for a 3 s stall before taking over
+    assert sum(a["interventions"] for a in d["arms"].values()) >= len(intervened)
     n_corrected = 0
-    for reader in iter_episodes(out):
+    for reader in iter_episodes(corrections):
         per_arm = [s["control_sources"] for s in reader.steps]
         for arm in ("left", "right"):
             srcs = [p.get(arm, "none") for p in per_arm]
             if "intervention" in srcs:
                 first = srcs.index("intervention")
-                assert srcs[:first].count("policy") >= stall_steps, f"{arm}: took over after {first} steps"
+                assert srcs[:first].count("policy") >= 0.8 * 3.0 * 30, f"{arm}: took over after {first} steps"
                 assert "policy" not in srcs[first:]  # the correction runs to the episode's end
                 n_corrected += 1
-        segments = [s["source"] for s in reader.metadata["control_source_segments"]]
-        assert "policy" in segments and segments.index("policy") < segments.index("intervention")
     assert n_corrected >= len(intervened)
-    data = ChunkDataset(load_recorded_episodes(out, ("top", "left", "right"), 32, log=lambda s: None), 30)
-    assert data.source_counts.get("intervention", 0) >= 100 and "policy" not in data.source_counts
+    # The corrections are what training on demo + intervention sees (the policy's own steps are not).
+    both = ChunkDataset(load_recorded_episodes(corrections, ("top", "left", "right"), 32, log=lambda s: None), 30)
+    assert both.source_counts.get("intervention", 0) >= 100 and "policy" not in both.source_counts
+    for reader in iter_episodes(corrections):  # into the training set, beside the demonstrations
+        shutil.copytree(reader.path, work / "episodes" / reader.path.name)
+    train(
+        work / "episodes", work / "ckpt1", STEPS, work / "train1.log",
+        ["--threads", "2", "--filter-source", "demo,intervention", "--weight-source", "intervention=2"],
+    )  # fmt: skip
+    after = rollout(work / "ckpt1", HARD_TASK, HARD_EPISODES, 3000, HARD_TIME_LIMIT_S, work / "hard1.log")
+    _log(
+        "dagger",
+        {
+            "before": [before["success_rate"], before["mean_progress"]],
+            "after": [after["success_rate"], after["mean_progress"]],
+            "seeds": [(e["seed"], b["success"], e["success"]) for b, e in zip(before["episodes"], after["episodes"], strict=True)],
+        },
+    )
+    assert [e["seed"] for e in before["episodes"]] == [e["seed"] for e in after["episodes"]]
+    assert after["success_rate"] >= before["success_rate"] + DAGGER_MIN_GAIN

@@ -12,12 +12,12 @@ from abc_robot.sim.tasks.base import Task
 from abc_robot.sim.tasks.bottle_in_bin import BottleInBin
 from abc_robot.sim.tasks.handover import Handover
 from abc_robot.sim.tasks.lift_cube import LiftCube
-from abc_robot.sim.tasks.lift_cube_easy import LiftCubeEasy
+from abc_robot.sim.tasks.lift_cube_easy import LiftCubeEasy, LiftCubeEither
 
-__all__ = ["Task", "TASKS", "make_task", "task_names", "LiftCube", "LiftCubeEasy", "BottleInBin", "Handover"]
+__all__ = ["Task", "TASKS", "make_task", "task_names", "LiftCube", "LiftCubeEasy", "LiftCubeEither", "BottleInBin", "Handover"]
 
 #: Task classes by name, easiest first.
-TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (LiftCubeEasy, LiftCube, BottleInBin, Handover)}
+TASKS: dict[str, type[Task]] = {cls.name: cls for cls in (LiftCubeEasy, LiftCubeEither, LiftCube, BottleInBin, Handover)}
 
 
 def task_names() -> list[str]:

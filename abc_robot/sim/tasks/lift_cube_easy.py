@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from abc_robot.sim.layout import ARMS
 from abc_robot.sim.tasks.grasps import base_to_world
 from abc_robot.sim.tasks.lift_cube import CUBE_HALF_M, LiftCube
 
 if TYPE_CHECKING:
     from abc_robot.sim.world import SimWorld
 
-__all__ = ["LiftCubeEasy"]
+__all__ = ["LiftCubeEasy", "LiftCubeEither"]
 
 ARM = "right"  # the arm the cube is always in front of
 
@@ -34,4 +35,23 @@ class LiftCubeEasy(LiftCube):
     def reset(self, world: SimWorld, rng: np.random.Generator) -> None:
         p_base = np.array([rng.uniform(0.29, 0.31), rng.uniform(-0.015, 0.015), CUBE_HALF_M + 0.0005])
         p, quat = base_to_world(world.T_world_base(ARM), p_base, rng.uniform(-math.pi / 18, math.pi / 18))
+        world.set_object_pose("cube", p, quat)
+
+
+class LiftCubeEither(LiftCubeEasy):
+    """``lift_cube_either``: the easy layout in front of either arm (seeded coin flip).
+
+    Harder than ``lift_cube_easy`` in one clear way: the policy must see which side the
+    cube is on and use that arm. A policy that only learned the right arm solves about
+    half of it, and an operator's corrections on the other half are exactly the data
+    it lacks (the DAgger experiment of the learning loop).
+    """
+
+    name = "lift_cube_either"
+    description = "pick up the cube just in front of the left or the right arm and lift it 5 cm"
+
+    def reset(self, world: SimWorld, rng: np.random.Generator) -> None:
+        arm = ARMS[int(rng.integers(len(ARMS)))]
+        p_base = np.array([rng.uniform(0.29, 0.31), rng.uniform(-0.015, 0.015), CUBE_HALF_M + 0.0005])
+        p, quat = base_to_world(world.T_world_base(arm), p_base, rng.uniform(-math.pi / 18, math.pi / 18))
         world.set_object_pose("cube", p, quat)
