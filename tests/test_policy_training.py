@@ -204,6 +204,28 @@ def test_abc_train_cli_errors(tmp_path, capsys):
         parse_weights("intervention")
 
 
+def test_abc_train_init_fine_tunes_a_checkpoint_and_refuses_one_that_does_not_fit(tmp_path, capsys):
+    base = ["--synthetic", "3", "--batch", "8", "--image-size", "16"]
+    assert train_main([*base, "--steps", "150", "--out", str(tmp_path / "a")]) == 0
+    assert train_main([*base, "--steps", "10", "--out", str(tmp_path / "scratch")]) == 0
+    assert train_main([*base, "--steps", "10", "--init", str(tmp_path / "a"), "--out", str(tmp_path / "ft")]) == 0
+
+    def first_losses(name: str) -> float:
+        return float(np.mean(json.loads((tmp_path / name / "train_log.json").read_text())["losses"][:5]))
+
+    # The same data and seed: only the starting weights differ.
+    assert first_losses("ft") < 0.8 * first_losses("scratch")
+    assert load_checkpoint(tmp_path / "ft", RigSpec()).config.info["init"] == str(tmp_path / "a")
+    capsys.readouterr()
+    rc = train_main(
+        [*base[:4], "--image-size", "24", "--steps", "1", "--init", str(tmp_path / "a"), "--out", str(tmp_path / "bad")]
+    )
+    assert rc == 1
+    assert "image_size 16 vs 24 here" in capsys.readouterr().err
+    assert train_main([*base, "--steps", "1", "--init", str(tmp_path / "nothing"), "--out", str(tmp_path / "x")]) == 1
+    assert "nothing" in capsys.readouterr().err
+
+
 def test_abc_train_reads_recorded_episodes(tmp_path):
     from abc_robot import recording
 

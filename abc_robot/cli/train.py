@@ -9,6 +9,7 @@ Examples::
 
     abc-train data/bottles --out ckpt/bottles --steps 1500
     abc-train data/bottles --out ckpt/dagger1 --filter-source demo,intervention --weight-source intervention=2
+    abc-train data/bottles --out ckpt/dagger1 --init ckpt/bottles --steps 600   # fine-tune the last round's policy
     abc-train --synthetic 20 --out /tmp/ckpt --steps 200     # no data needed (smoke test)
 """
 
@@ -54,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
         help="control sources to train on, comma-separated (demo = operator teleop; 'all' keeps every step)",
     )
     ap.add_argument(
-        "--keep-idle", action="store_true", help="also train on each segment's idle start (see abc_robot.policy.dataset)"
+        "--keep-idle",
+        action="store_true",
+        help="also train on each segment's idle start (see abc_robot.policy.dataset)",
     )
     ap.add_argument("--weight-source", type=parse_weights, default={}, help="sampling weights, e.g. intervention=2")
     ap.add_argument("--cameras", default="top,left,right", help="camera names, in model order")
@@ -62,11 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--rate-hz", type=float, default=30.0, help="recording / action rate [Hz]")
     ap.add_argument("--image-size", type=int, default=None, help="model image resolution [px] (default 64)")
     ap.add_argument(
-        "--shift-px", type=int, default=None, help="random image shift augmentation [px at model resolution] (default 4)"
+        "--shift-px",
+        type=int,
+        default=None,
+        help="random image shift augmentation [px at model resolution] (default 4)",
     )
     ap.add_argument("--correlated-noise", action="store_true", help="train with noise correlated along the chunk")
     ap.add_argument(
         "--prefix-steps", type=int, default=0, help="train to condition on up to this many prefix actions (0..4)"
+    )
+    ap.add_argument(
+        "--init", metavar="CKPT", help="start from this checkpoint's weights (same architecture and shapes)"
     )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared machine)")
@@ -109,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
             episodes = load_recorded_episodes(args.episodes, cameras, cfg.model.image_size)
             info = {"data": str(args.episodes)}
         info.update(sources=sources or "all", source_weights=args.weight_source)
+        if args.init:
+            info["init"] = str(args.init)
         data = ChunkDataset(episodes, args.chunk, sources, args.weight_source, None if args.keep_idle else 2e-3)
         print(f"{len(data)} training steps ({data.trimmed} idle steps at segment starts left out)")
-        result = train_policy(data, args.out, cfg, cameras=cameras, rate_hz=args.rate_hz, info=info)
+        result = train_policy(data, args.out, cfg, cameras=cameras, rate_hz=args.rate_hz, info=info, init=args.init)
     except (AbcRobotError, ValueError) as exc:
         print(f"abc-train: {exc}", file=sys.stderr)
         return 1

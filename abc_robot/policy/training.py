@@ -8,6 +8,11 @@ the image encoder runs once for several flow samples. With ``prefix_steps > 0`` 
 the samples get k ≤ prefix_steps clean leading actions at τ = 1 and no loss on them
 (training for the hard-prefix real-time-chunking variant). Weights are averaged (EMA)
 and the average is what gets saved.
+
+Fine-tuning (``init``, ``abc-train --init CKPT``): the weights start from a checkpoint of
+the same architecture and shape, e.g. the policy of the previous DAgger round. The
+normalization statistics are computed again from the new data: an arm that stood still
+in the first round's demonstrations (a zero range) gets its range from the corrections.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from abc_robot.errors import CheckpointError
 from abc_robot.policy.checkpoint import (
     ActionSpec,
     CheckpointConfig,
@@ -31,6 +37,7 @@ from abc_robot.policy.checkpoint import (
     NormStats,
     ObservationSpec,
     SamplerSpec,
+    load_checkpoint,
     save_checkpoint_files,
 )
 from abc_robot.policy.dataset import ChunkDataset
@@ -117,6 +124,7 @@ def train_policy(
     rate_hz: float = 30.0,
     gripper_dims: tuple[int, ...] | None = None,
     info: dict | None = None,
+    init: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train on ``data`` and write a checkpoint directory ``out_dir``.
@@ -128,6 +136,11 @@ def train_policy(
         cameras, image_size, state_keys, rate_hz, gripper_dims: the observation and action
             specs written into the checkpoint (what the worker will feed the model).
         info: provenance stored in ``config.json``.
+        init: checkpoint directory whose weights training starts from (same
+            architecture, dims, horizon, cameras and image size).
+
+    Raises:
+        CheckpointError: ``init`` is unreadable or does not fit the data and config.
     """
     t_start = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -145,6 +158,9 @@ def train_policy(
     cov = noise_covariance_from(data, stats, config.noise_shrinkage) if config.correlated_noise else None
     chol = torch.as_tensor(np.linalg.cholesky(cov), dtype=torch.float32) if cov is not None else None
     model = DiTFlowModel(mcfg)
+    if init is not None:
+        model.load_state_dict(_init_weights(init, mcfg, cameras))
+        log(f"starting from the weights of {init}")
     ema = DiTFlowModel(mcfg)
     ema.load_state_dict(model.state_dict())
     ema.requires_grad_(False)
@@ -223,6 +239,27 @@ def train_policy(
     tail = losses[-max(1, len(losses) // 10) :]
     log(f"wrote {path} in {seconds:.1f} s (final loss {np.mean(tail):.4f})")
     return TrainResult(path, seconds, float(np.mean(tail)), losses)
+
+
+def _init_weights(path: str | Path, mcfg: DiTConfig, cameras: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """State dict of checkpoint ``path`` after checking it fits the network ``mcfg``."""
+    from abc_robot.policy.dit_policy import build_model  # the worker's loader: same checks
+
+    ck = load_checkpoint(path)
+    if ck.config.model.architecture != "abc_dit":
+        raise CheckpointError(f"{path}: --init needs an abc_dit checkpoint, got {ck.config.model.architecture!r}")
+    if tuple(ck.config.observation.cameras) != tuple(cameras):
+        raise CheckpointError(f"{path}: cameras {list(ck.config.observation.cameras)} vs {list(cameras)} here")
+    have, want = build_model(ck).cfg.to_dict(), mcfg.to_dict()
+    bad = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+    if bad:
+        raise CheckpointError(
+            f"{path}: does not fit this training run: " + ", ".join(f"{k} {a} vs {b} here" for k, (a, b) in bad.items())
+        )
+    try:
+        return torch.load(ck.file(ck.config.model.weights or "model.pt"), map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError) as exc:
+        raise CheckpointError(f"{path}: cannot read the weights ({str(exc).splitlines()[0]})") from exc
 
 
 def _write(
