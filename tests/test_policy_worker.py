@@ -139,6 +139,8 @@ def test_worker_warms_up_then_serves_time_indexed_chunks(ckpt, run_dir):
     assert tied >= 1
     st = node.status()
     assert st["guided"] >= 1 and st["d_steps"] >= 1 and st["delay_ms"] > 0
+    # The delay splits into the observation's age at inference start plus inference.
+    assert 0 <= st["obs_age_ms_p50"] <= st["obs_age_ms_p90"] < st["delay_ms"]
     node.request_stop()
     th.join(10)
     assert not th.is_alive()

@@ -177,6 +177,7 @@ class PolicyWorkerNode(Node):
         self.chunks = 0
         self.skipped: dict[str, int] = {}
         self.infer_ms: list[float] = []
+        self.obs_age_ms: list[float] = []  # observation stamp → inference start (delay = this + inference + send)
         self.ready = True
         self.log(f"ready in {self.setup_s:.1f} s: {self.status_line()}")
 
@@ -224,6 +225,9 @@ class PolicyWorkerNode(Node):
             return
         state, images, t_obs_ns, t_seen_ns = obs
         guidance = self.planner.guidance(state, t_obs_ns)
+        if self.config.shared_clock:
+            self.obs_age_ms.append((time.monotonic_ns() - t_obs_ns) / 1e6)
+            del self.obs_age_ms[:-200]
         t = time.perf_counter_ns()
         actions = self.policy.infer(PolicyInput(state, images, guidance))
         infer_ms = (time.perf_counter_ns() - t) / 1e6
@@ -336,6 +340,8 @@ class PolicyWorkerNode(Node):
             "compressed": self.planner.compressed,
             "infer_ms_p50": None if inf is None else round(float(np.median(inf)), 2),
             "infer_ms_p90": None if inf is None else round(float(np.percentile(inf, 90)), 2),
+            "obs_age_ms_p50": round(float(np.median(self.obs_age_ms)), 2) if self.obs_age_ms else None,
+            "obs_age_ms_p90": round(float(np.percentile(self.obs_age_ms, 90)), 2) if self.obs_age_ms else None,
             "delay_ms": None if d_ns is None else round(d_ns / 1e6 + self.config.link_delay_ms, 2),
             "d_steps": self.planner.last_d,
             "skipped": dict(self.skipped),
