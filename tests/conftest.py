@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import pytest
@@ -22,4 +23,5 @@ def run_dir(monkeypatch):
     """A fresh, short ABC_RUN_DIR (ipc paths must stay under 107 bytes)."""
     d = tempfile.mkdtemp(prefix="abct-", dir="/tmp")
     monkeypatch.setenv("ABC_RUN_DIR", d)
-    return d
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

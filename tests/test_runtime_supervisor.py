@@ -150,3 +150,18 @@ def test_nodes_take_their_teardown_when_the_supervisor_is_killed(tmp_path):
     proc.wait(10)
     assert wait_for(lambda: marks.exists() and len(marks.read_text().splitlines()) == 2, 10)
     assert sorted(ln.split()[0] for ln in marks.read_text().splitlines()) == ["a", "b"]
+
+
+def test_a_run_dir_the_supervisor_made_is_removed_at_stop_and_a_given_one_is_kept(tmp_path, run_dir):
+    p = _write(tmp_path, [_probe("a")])
+    own = Supervisor(load_launch(p), log=io.StringIO())
+    own.start()
+    _wait_heartbeats(own)
+    assert any(os.scandir(own.run_dir))  # the graph's sockets live there
+    own.stop()
+    assert not os.path.exists(own.run_dir)
+    given = Supervisor(load_launch(p), run_dir=run_dir, log=io.StringIO())
+    given.start()
+    _wait_heartbeats(given)
+    given.stop()
+    assert os.path.isdir(run_dir)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,7 +87,7 @@ class Supervisor:
 
     Args:
         graph: the validated launch graph.
-        run_dir: directory for ipc sockets (made if None).
+        run_dir: directory for ipc sockets (made if None, and then removed by ``stop``).
         log: stream for merged logs (None: stdout); ``quiet`` nodes' lines are kept
             only in ``NodeProcess.tail``.
         echo_logs: print children's lines (False keeps them in ``tail`` only).
@@ -94,6 +95,7 @@ class Supervisor:
 
     def __init__(self, graph: LaunchGraph, run_dir: str | None = None, log: TextIO | None = None, echo_logs: bool = True) -> None:
         self.graph = graph
+        self._own_run_dir = run_dir is None
         self.run_dir = run_dir or tempfile.mkdtemp(prefix="abc-")
         self.log_stream = log or sys.stdout
         self.echo_logs = echo_logs
@@ -350,6 +352,8 @@ class Supervisor:
         if self._hb_sock is not None:
             self._hb_sock.close(linger=0)
             self._hb_sock = None
+        if self._own_run_dir:  # sockets of a stopped graph: nothing left to connect to
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     @staticmethod
     def _kill(proc: subprocess.Popen | None, sig: int) -> None:
