@@ -287,3 +287,59 @@ def test_a_policy_from_another_codebase_is_served(tmp_path, run_dir):
     assert chunks and np.allclose(chunks[-1].actions[:, :7], np.linspace(0, 0.6, 7))  # the echo of the state
     sub.close()
     rig.close()
+
+
+def test_gated_workers_infer_only_while_the_mux_selects_them(ckpt, run_dir):
+    from abc_robot.nodes.policy_mux import PolicyMuxConfig, PolicyMuxNode
+    from abc_robot.transport.bus import Requester
+    from abc_robot.transport.messages import Event
+
+    rig = Rig(run_dir)
+    gate = f"ipc://{run_dir}/gate"
+    eps = {a: f"ipc://{run_dir}/policy_{a.lower()}" for a in "AB"}
+    workers = {
+        a: PolicyWorkerNode(f"policy_{a.lower()}", _config(ckpt, rig, eps[a], gate=gate, gate_alias=a)) for a in "AB"
+    }
+    mux_cfg = PolicyMuxConfig(bind=f"ipc://{run_dir}/policy", control=f"ipc://{run_dir}/ctl", workers=eps, gate=gate)
+    mux = PolicyMuxNode("policy", mux_cfg)
+    threads = [_start(n, 40.0) for n in (*workers.values(), mux)]
+    req = Requester(mux_cfg.control, "eval")
+
+    def chunks() -> dict[str, int]:
+        return {a: w.status()["chunks"] for a, w in workers.items()}
+
+    def run(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rig.tick()
+            time.sleep(0.01)
+
+    try:
+        for w in workers.values():
+            _wait_ready(w)
+        run(1.0)
+        assert chunks() == {"A": 0, "B": 0}  # nothing selected: nobody infers
+        assert all(w.status()["selected"] is False and w.status()["idle_ticks"] > 0 for w in workers.values())
+        for alias in ("B", "A"):
+            assert req.request("mux/select", Event(kind="mux/select", data={"alias": alias}), timeout_s=2.0).ok
+            run(0.3)  # the switch reaches both workers
+            before = chunks()
+            run(1.5)
+            after = chunks()
+            other = "A" if alias == "B" else "B"
+            assert after[alias] - before[alias] >= 3, (alias, before, after)
+            assert after[other] == before[other], (alias, before, after)
+        assert req.request("mux/select", Event(kind="mux/select", data={"alias": None}), timeout_s=2.0).ok
+        run(0.3)
+        before = chunks()
+        run(1.0)
+        assert chunks() == before
+        with pytest.raises(ConfigError, match="gate and gate_alias go together"):
+            _config(ckpt, rig, eps["A"], gate=gate)
+    finally:
+        for n in (*workers.values(), mux):
+            n.request_stop()
+        for th in threads:
+            th.join(10)
+        req.close()
+        rig.close()

@@ -9,7 +9,9 @@ From a rollout launch file (``launch/rollout_sim.yaml``), the node named ``polic
   graph's layout says nothing about the command line's order;
 - a ``policy_mux`` named ``policy`` that binds the original endpoint (the one the
   followers subscribe to) and forwards the selected alias's chunks
-  (:mod:`abc_robot.nodes.policy_mux`).
+  (:mod:`abc_robot.nodes.policy_mux`). It publishes the selection on a gate
+  endpoint (``ipc://${run}/policy_gate``) and the workers infer only while selected,
+  so evaluating N checkpoints loads the machine like one rollout.
 
 Node names, endpoints and the mux's config carry aliases only; the checkpoint path
 is in the worker's params, which reach its process but are never printed.
@@ -26,10 +28,12 @@ from abc_robot.errors import ConfigError
 from abc_robot.runtime.config import from_dict, load_yaml
 from abc_robot.runtime.launch import LaunchGraph, apply_overrides
 
-__all__ = ["build_eval_graph", "worker_name", "MUX_CONTROL"]
+__all__ = ["build_eval_graph", "worker_name", "MUX_CONTROL", "MUX_GATE"]
 
 #: The mux's request endpoint (``mux/select``).
 MUX_CONTROL = "ipc://${run}/policy_ctl"
+#: The mux's gate endpoint (``mux/active``): the workers infer only while selected.
+MUX_GATE = "ipc://${run}/policy_gate"
 
 
 def worker_name(policy_node: str, alias: str) -> str:
@@ -43,6 +47,7 @@ def build_eval_graph(
     overrides: dict[str, dict[str, Any]] | None = None,
     policy_node: str = "policy",
     control: str = MUX_CONTROL,
+    gate: str = MUX_GATE,
 ) -> LaunchGraph:
     """Load ``launch_file`` and put ``checkpoints`` (alias → path) behind a mux.
 
@@ -53,6 +58,7 @@ def build_eval_graph(
             to every worker).
         policy_node: name of the worker node to replace (keeps naming the mux).
         control: the mux's request endpoint.
+        gate: the mux's gate endpoint ("" = every worker infers all the time).
 
     Raises:
         ConfigError: no such node, not a policy worker, or an invalid resulting graph.
@@ -87,12 +93,14 @@ def build_eval_graph(
         w["name"] = worker_name(policy_node, alias)
         endpoints[alias] = f"ipc://${{run}}/{w['name']}"
         w["params"] = dict(w.get("params", {}), checkpoint=str(checkpoints[alias]), bind=endpoints[alias])
+        if gate:
+            w["params"].update(gate=gate, gate_alias=alias)
         workers.append(w)
     mux = {
         "name": policy_node,
         "kind": "policy_mux",
         "role": spec.get("role", "source"),
-        "params": {"bind": bind, "control": control, "workers": endpoints},
+        "params": {"bind": bind, "control": control, "workers": endpoints, **({"gate": gate} if gate else {})},
     }
     nodes = nodes[:idx] + workers + [mux] + nodes[idx + 1 :]
     for n in nodes:

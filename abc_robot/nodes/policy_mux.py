@@ -17,6 +17,13 @@ Requests on ``control`` (:class:`~abc_robot.transport.Event`, answered with a
 - ``mux/status``: the selected alias and forwarding counts.
 
 The status (heartbeats, console) names only the selected alias.
+
+With ``gate`` set, the mux also publishes the selection as ``mux/active``
+(:class:`~abc_robot.transport.Event`, ``data = {"alias": ...}``) on that endpoint, at
+once on every change and again every ``gate_period_s``. Workers started with the same
+``gate`` and their alias (``PolicyWorkerConfig.gate_alias``) run inference only while
+selected, so N checkpoints cost the CPU or GPU of one. The endpoint is internal to the
+graph (ipc://); nothing on it reaches the operator.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ class PolicyMuxConfig:
         control: request endpoint for ``mux/select`` and ``mux/status``.
         workers: alias → the endpoint that alias's worker publishes on.
         initial: alias selected at start ("" = none: nothing is forwarded).
+        gate: endpoint on which the selection is published for gated workers ("" = none).
+        gate_period_s: the selection is repeated this often [s] (late subscribers).
         rate_hz: loop rate [Hz]; the mux also wakes on every worker's socket, so a
             chunk is forwarded within microseconds of its arrival.
     """
@@ -51,6 +60,8 @@ class PolicyMuxConfig:
     control: str
     workers: dict[str, str] = field(default_factory=dict)
     initial: str = ""
+    gate: str = ""
+    gate_period_s: float = 0.1
     rate_hz: float = 200.0
 
     def __post_init__(self) -> None:
@@ -60,8 +71,10 @@ class PolicyMuxConfig:
             raise ValueError(f"initial alias {self.initial!r} is not one of {sorted(self.workers)}")
         if self.bind in self.workers.values():
             raise ValueError(f"bind {self.bind!r} is also a worker endpoint")
-        if self.rate_hz <= 0:
-            raise ValueError("rate_hz must be positive")
+        if self.gate and self.gate in (self.bind, *self.workers.values()):
+            raise ValueError(f"gate {self.gate!r} is also the bind or a worker endpoint")
+        if self.rate_hz <= 0 or self.gate_period_s <= 0:
+            raise ValueError("rate_hz and gate_period_s must be positive")
 
 
 class PolicyMuxNode(Node):
@@ -70,6 +83,8 @@ class PolicyMuxNode(Node):
     def setup(self) -> None:
         cfg: PolicyMuxConfig = self.config
         self.pub = self.publisher(cfg.bind)
+        self.gate_pub = self.publisher(cfg.gate) if cfg.gate else None
+        self.gate_sent_ns = 0
         self.ctl = self.replier(cfg.control)
         # One subscriber per worker: which alias a chunk came from is known by socket,
         # not by anything the worker writes into the message.
@@ -91,6 +106,14 @@ class PolicyMuxNode(Node):
         self.selected_ns = time.monotonic_ns()
         self.forwarded_since_select = 0
         self.selections += 1
+        self._announce(self.selected_ns)
+
+    def _announce(self, now_ns: int) -> None:
+        if getattr(self, "gate_pub", None) is None:
+            return
+        assert self.gate_pub is not None
+        self.gate_pub.publish("mux/active", Event(kind="mux/active", data={"alias": self.alias}))
+        self.gate_sent_ns = now_ns
 
     def _handle(self, topic: str, msg: Message) -> Reply:
         if topic == "mux/select":
@@ -105,6 +128,8 @@ class PolicyMuxNode(Node):
 
     def step(self, now_ns: int) -> None:
         self.ctl.serve(self._handle)
+        if now_ns - self.gate_sent_ns >= self.config.gate_period_s * 1e9:
+            self._announce(now_ns)
         for alias, sub in self.subs.items():
             got = sub.poll().get(TOPIC)
             if alias != self.alias or not isinstance(got, ActionChunk):

@@ -37,7 +37,7 @@ from abc_robot.policy.planner import ChunkPlanner, PlannerConfig
 from abc_robot.policy.rtc import hard_mask, soft_mask
 from abc_robot.runtime.node import Node
 from abc_robot.transport.curve import CurveClient, CurveServer
-from abc_robot.transport.messages import ActionChunk, CameraFrame, JointCommand, JointState
+from abc_robot.transport.messages import ActionChunk, CameraFrame, Event, JointCommand, JointState
 
 __all__ = ["PolicyWorkerNode", "PolicyWorkerConfig"]
 
@@ -78,6 +78,9 @@ class PolicyWorkerConfig:
         compress_in, compress_out: action compression, e.g. 26 → 20 (0 = off).
         gripper_threshold: compression stays off while a gripper moves more than this.
         seed: flow-noise seed.
+        gate: a policy mux's gate endpoint (``PolicyMuxConfig.gate``): infer only while
+            the mux has ``gate_alias`` selected ("" = always infer).
+        gate_alias: this worker's alias on the mux.
         curve_server: keys for a tcp:// ``bind`` (required off loopback).
         curve_client: keys for subscribing to remote tcp:// follower/camera endpoints.
     """
@@ -104,6 +107,8 @@ class PolicyWorkerConfig:
     compress_out: int = 0
     gripper_threshold: float = 0.05
     seed: int = 0
+    gate: str = ""
+    gate_alias: str = ""
     curve_server: CurveServer | None = None
     curve_client: CurveClient | None = None
 
@@ -118,6 +123,8 @@ class PolicyWorkerConfig:
             raise ValueError(
                 f"bind {self.bind!r} leaves the host: give curve_server keys (CURVE) or bind to 127.0.0.1/ipc"
             )
+        if bool(self.gate) != bool(self.gate_alias):
+            raise ValueError("gate and gate_alias go together")
         remote = [e for e in (*self.followers, *self.cameras) if not _is_loopback_or_local(e)]
         if remote and self.curve_client is None:
             raise ValueError(f"endpoints {remote} leave the host: give curve_client keys")
@@ -169,6 +176,9 @@ class PolicyWorkerNode(Node):
         kw: dict[str, Any] = {"curve": cfg.curve_client} if cfg.curve_client else {}
         self.state_sub = self.latest(cfg.followers, ["follower/"], **kw) if cfg.followers else None
         self.cam_sub = self.latest(cfg.cameras, ["camera/"], **kw) if cfg.cameras else None
+        self.gate_sub = self.latest(cfg.gate, ["mux/active"]) if cfg.gate else None
+        self.selected = not cfg.gate  # a gated worker waits to hear that it is selected
+        self.idle_ticks = 0  # ticks not inferring because another alias is selected
         self.states: dict[str, tuple[JointState, int]] = {}
         self.frames: dict[str, tuple[CameraFrame, int]] = {}  # topic -> (frame, arrival here [ns])
         self.modes: dict[str, str] = {}
@@ -218,6 +228,9 @@ class PolicyWorkerNode(Node):
     # ---- loop ----------------------------------------------------------------------------
     def step(self, now_ns: int) -> None:
         self._poll(now_ns)
+        if not self.selected:
+            self.idle_ticks += 1
+            return
         if now_ns < self.next_due_ns:
             return
         obs = self._observation(now_ns)
@@ -235,6 +248,16 @@ class PolicyWorkerNode(Node):
         self.next_due_ns = t_seen_ns + self.config.execute_steps * self.period_ns
 
     def _poll(self, now_ns: int) -> None:
+        if self.gate_sub is not None:
+            got = self.gate_sub.poll().get("mux/active")
+            if isinstance(got, Event):
+                selected = got.data.get("alias") == self.config.gate_alias
+                if selected and not self.selected:
+                    # Serve this trial from what the arms and cameras show from now on.
+                    self.planner.reset()
+                    self.fresh_after_ns = max(self.fresh_after_ns, now_ns)
+                    self.next_due_ns = 0
+                self.selected = selected
         if self.state_sub is not None:
             for topic, msg in self.state_sub.poll().items():
                 arm = topic.split("/")[1] if topic.count("/") >= 2 else ""
@@ -345,6 +368,7 @@ class PolicyWorkerNode(Node):
             "delay_ms": None if d_ns is None else round(d_ns / 1e6 + self.config.link_delay_ms, 2),
             "d_steps": self.planner.last_d,
             "skipped": dict(self.skipped),
+            **({"selected": self.selected, "idle_ticks": self.idle_ticks} if self.config.gate else {}),
             "modes": dict(self.modes),
         }
 
