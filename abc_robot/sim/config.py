@@ -20,8 +20,9 @@ class SimConfig:
 
     Attributes:
         timestep_s: physics step [s]; 0.002 is 500 Hz, the rate of the real arms' loop.
-        render_quality: ``cheap`` turns shadows and reflections off (about 8× faster on
-            a CPU with Mesa's software EGL); ``full`` keeps them (GPU rigs, figures).
+        render_quality: ``cheap`` turns shadows, reflections and multisampling off
+            (about 8× faster on a CPU with Mesa's software EGL); ``full`` keeps them
+            (GPU rigs, figures).
         image_width: camera image width [px], every camera.
         image_height: camera image height [px], every camera.
         task: task name (see :func:`abc_robot.sim.tasks.task_names`); its objects are

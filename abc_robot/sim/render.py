@@ -1,8 +1,9 @@
 """Offscreen camera rendering with one reusable ``mujoco.Renderer`` per world.
 
 See :mod:`abc_robot.sim.gl` for the backend (EGL; Mesa's software EGL on CPUs).
-``cheap`` quality turns off the two costly passes of MuJoCo's renderer, shadows and
-reflections (the lights' ``castshadow`` is set by the scene builder to match).
+``cheap`` quality turns off the costly passes of MuJoCo's renderer: shadows and
+reflections here, and (in the scene builder) the lights' ``castshadow`` and the
+offscreen buffer's multisampling.
 """
 
 from __future__ import annotations

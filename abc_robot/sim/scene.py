@@ -76,6 +76,9 @@ def build_spec(
     spec.visual.headlight.diffuse = [0.3, 0.3, 0.3]
     spec.visual.quality.shadowsize = 2048
     shadows = cfg.render_quality == "full"
+    # Multisampling (4 samples by default) is the other costly pass of a software
+    # renderer: with it off a 224x224 view costs half as much on Mesa's llvmpipe.
+    spec.visual.quality.offsamples = 4 if shadows else 0
 
     wb = spec.worldbody
     wb.add_geom(
