@@ -50,7 +50,7 @@ def teleop_summary(statuses: dict[str, dict[str, Any]]) -> dict[str, Any]:
     nodes: dict[str, Any] = {}
     for name, st in statuses.items():
         loop, s = st.get("loop", {}), st.get("status", {})
-        nodes[name] = {"rate_hz": loop.get("rate_hz"), "period_p99_ms": loop.get("period_p99_ms"), "overruns": loop.get("overruns")}
+        nodes[name] = {k: loop.get(k) for k in ("rate_hz", "period_p99_ms", "overruns", "step_us_p50", "step_us_p99")}
         if "arm" in s and "mode" in s:
             arms[s["arm"]] = {
                 k: s.get(k)
@@ -82,5 +82,8 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"watchdog trips {a.get('watchdog_trips')}; refusals {a.get('refusals')}"
         )
     for name, n in summary["nodes"].items():
-        lines.append(f"  {name}: {_f(n.get('rate_hz'), '.0f')} Hz, period p99 {_f(n.get('period_p99_ms'))} ms, overruns {n.get('overruns')}")
+        lines.append(
+            f"  {name}: {_f(n.get('rate_hz'), '.0f')} Hz, period p99 {_f(n.get('period_p99_ms'))} ms, overruns {n.get('overruns')}, "
+            f"step p50/p99 {_f(n.get('step_us_p50'), '.0f')}/{_f(n.get('step_us_p99'), '.0f')} us"
+        )
     return "\n".join(lines)

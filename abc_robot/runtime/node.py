@@ -143,8 +143,10 @@ class Node(abc.ABC):
                 now = self.loop.sleep()
                 if end_ns is not None and now >= end_ns:
                     break
+                t_step = time.perf_counter_ns()
                 self._poll_supervisor()
                 self.step(now)
+                self.loop.add_busy(time.perf_counter_ns() - t_step)
                 if now >= self._next_hb_ns:
                     self._send_heartbeat(final=False)
                     self._next_hb_ns = now + self.heartbeat_period_ns

@@ -31,6 +31,8 @@ class RateLoop:
         self.count = 0
         self.overruns = 0
         self._periods = np.zeros(window, dtype=np.int64)
+        self._busy = np.zeros(window, dtype=np.int64)
+        self._busy_count = 0
         self._next_ns: int | None = None
         self._last_tick_ns: int | None = None
         self._poller: Any = None
@@ -101,6 +103,11 @@ class RateLoop:
         self._record(now)
         return now
 
+    def add_busy(self, busy_ns: int) -> None:
+        """Record how long one step took [ns] (the loop's own cost, beside its period)."""
+        self._busy[self._busy_count % len(self._busy)] = busy_ns
+        self._busy_count += 1
+
     def _record(self, now: int) -> None:
         if self._last_tick_ns is not None:
             self._periods[self.count % len(self._periods)] = now - self._last_tick_ns
@@ -108,13 +115,20 @@ class RateLoop:
         self.count += 1
 
     def stats(self) -> dict[str, float]:
-        """Loop statistics: count, overruns, period p50/p99/max [ms], achieved rate [Hz]."""
+        """Loop statistics: count, overruns, period p50/p99/max [ms], achieved rate [Hz],
+        and (once steps are timed with :meth:`add_busy`) step time p50/p99 [µs]."""
         n = min(self.count, len(self._periods))
         if n == 0:
             return {"count": 0, "overruns": self.overruns, "target_hz": self.rate_hz}
         p = self._periods[:n] / 1e6
         p50 = float(np.percentile(p, 50))
+        busy: dict[str, float] = {}
+        nb = min(self._busy_count, len(self._busy))
+        if nb:
+            b50, b99 = np.percentile(self._busy[:nb], [50, 99]) / 1e3
+            busy = {"step_us_p50": float(b50), "step_us_p99": float(b99)}
         return {
+            **busy,
             "count": self.count,
             "overruns": self.overruns,
             "target_hz": self.rate_hz,
