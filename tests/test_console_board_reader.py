@@ -106,6 +106,31 @@ def test_default_mapping_pedal_and_buttons(board, reader):
     assert all(e.source == "console_board" and e.stamp_ns > 0 for e in p.events)
 
 
+def test_a_pedal_per_arm_sends_events_for_that_arm(board, tmp_path):
+    mapping = ConsoleMapping(
+        bindings=(
+            Binding("pedal_a", "press", ("intervene_on",), arm="left"),
+            Binding("pedal_a", "release", ("intervene_off",), arm="left"),
+            Binding("pedal_b", "press", ("intervene_on",), arm="right"),
+            Binding("button_a", "press", ("episode_start",)),
+        )
+    )
+    with ConsoleBoard(ConsoleBoardConfig(port=str(board.link), mapping=mapping)) as r:
+        p = connected(r)
+        for name in ("pedal_b", "pedal_a", "button_a"):
+            board.press(name)
+        board.release("pedal_a")
+        p.until(lambda: len(p.events) == 4, what="four events")
+        assert [(e.kind, e.data.get("arm")) for e in p.events] == [
+            ("intervene_on", "right"),
+            ("intervene_on", "left"),
+            ("episode_start", None),  # for both arms: no arm named
+            ("intervene_off", "left"),
+        ]
+    with pytest.raises(ConfigError, match="valid arms"):
+        from_dict(ConsoleMapping, {"bindings": [{"input": "pedal_a", "edge": "press", "events": ["intervene_on"], "arm": "middle"}]})
+
+
 def test_event_stamps_are_host_times_of_the_edge(board, reader):
     p = connected(reader)
     p.for_s(0.3)  # a few heartbeats to estimate the board clock offset

@@ -294,7 +294,7 @@ def test_intervention_takeover_and_release_are_continuous_and_never_snap_back(gr
     moved = [m for _, m in cmds.drain()]
     T_F1 = FOLLOWER.fk(np.asarray(moved[-1].q[:6]))
     np.testing.assert_allclose(T_F1[:3, 3] - T_F0[:3, 3], [0.04, 0.0, 0.0], atol=0.004)
-    assert all(m.control_source == "intervention" for m in moved)
+    assert all(m.control_source == "intervention" for m in moved), sorted({(m.mode, m.control_source) for m in moved})
     release_q = np.asarray(moved[-1].q)
     # Release, while the policy still sends chunks computed before the release, aimed
     # at the old pose: the follower must not snap back to them.
@@ -380,3 +380,57 @@ def test_commands_into_the_other_arm_are_refused_and_the_arm_holds_short_of_it(g
     assert "refused command: the arms would collide" in out
     op.close()
     right.close()
+
+
+def test_intervene_together_mirrors_the_other_arms_takeover_and_hand_back(graph):
+    """Bimanual corrections: the right arm's takeover takes over the left one too.
+
+    The test plays the right follower's part on the wire (``intervention/right``); the
+    left follower mirrors its takeover and its hand-back, announces its own on
+    ``intervention/left``, and does not mirror a hold.
+    """
+    run_dir, world, procs = graph
+    op, pol = Operator(run_dir), Policy(run_dir)
+    right = Publisher(f"ipc://{run_dir}/follower_right", "follower_right")
+    cmds = _collect(run_dir)
+    announced = ReliableSubscriber(f"ipc://{run_dir}/follower_left", ["intervention/left"])
+    params = _follower_params(
+        run_dir, initial_mode="POLICY", policy=f"ipc://{run_dir}/policy", intervene_motion_threshold_m=0.0,
+        other_arm=f"ipc://{run_dir}/follower_right", intervene_together=True,
+    )  # fmt: skip
+    procs.append(_node("follower", "follower_left", params))
+    both = lambda: (op.tick(), pol.tick())  # noqa: E731
+    got: list = []
+    assert world.run_until(lambda: (got.extend(m for _, m in cmds.drain()), any(m.control_source == "policy" for m in got))[1], also=both)
+    world.run(0.5, also=both)
+    cmds.drain()
+
+    def sources(seconds: float) -> list[str]:
+        world.run(seconds, also=both)
+        return [m.control_source for _, m in cmds.drain()]
+
+    right.publish("intervention/right", Event(kind="intervene_on", data={"arm": "right", "mode": "INTERVENE"}))
+    took = sources(0.5)
+    assert took[-1] == "intervention" and "intervention" in took[: len(took) // 2 + 1]
+    ann = [m for _, m in announced.drain()]
+    assert [m.kind for m in ann] == ["intervene_on"] and ann[0].data["arm"] == "left"
+    # The other arm held (e.g. its own e-stop): not mirrored, the left arm keeps intervening.
+    right.publish("intervention/right", Event(kind="intervene_off", data={"arm": "right", "mode": "HOLD"}))
+    assert set(sources(0.3)) == {"intervention"}
+    right.publish("intervention/right", Event(kind="intervene_off", data={"arm": "right", "mode": "POLICY"}))
+    back = sources(1.0)
+    assert back[-1] == "policy" and "intervention" not in back[len(back) // 2 :]
+    assert [m.kind for _, m in announced.drain()] == ["intervene_off"]
+    op.close()
+    pol.close()
+    right.close()
+    announced.close()
+
+
+def test_intervene_together_needs_the_other_arm():
+    from abc_robot.errors import ConfigError
+    from abc_robot.nodes.follower import FollowerConfig
+    from abc_robot.runtime.config import from_dict
+
+    with pytest.raises(ConfigError, match="intervene_together needs other_arm"):
+        from_dict(FollowerConfig, {"arm": "left", "bind": "ipc://x", "intervene_together": True}, file="launch/x.yaml")

@@ -57,7 +57,7 @@ class ConsoleBoardNode(Node):
         self.pub = self.publisher(cfg.bind)
         self.board = ConsoleBoard(cfg.board, source=self.name)
         self.episode_running = False
-        self.intervening = False
+        self.intervening_arms: set[str] = set()  # "" = both arms
         self.published = 0
         if not self.board.open():
             self.log(f"console board not available yet ({self.board.fault}); retrying")
@@ -73,15 +73,23 @@ class ConsoleBoardNode(Node):
             self.log(f"console board {'fault' if ev.data.get('active') else 'ok'}: {ev.data.get('text')}")
             return
         before = (self.episode_running, self.intervening)
+        arm = str(ev.data.get("arm", ""))
         if ev.kind == "episode_start":
             self.episode_running = True
         elif ev.kind in ("episode_stop", "episode_discard"):
             self.episode_running = False
-            self.intervening = False
-        elif ev.kind in ("intervene_on", "intervene_off"):
-            self.intervening = ev.kind == "intervene_on"
+            self.intervening_arms.clear()
+        elif ev.kind == "intervene_on":
+            self.intervening_arms.add(arm)
+        elif ev.kind == "intervene_off":
+            # Releasing both arms ends every takeover; releasing one ends its own.
+            self.intervening_arms = set() if arm == "" else self.intervening_arms - {arm}
         if (self.episode_running, self.intervening) != before:
             self.board.set_led("blink_fast" if self.intervening else "on" if self.episode_running else "off")
+
+    @property
+    def intervening(self) -> bool:
+        return bool(self.intervening_arms)
 
     def status(self) -> dict[str, Any]:
         board = getattr(self, "board", None)

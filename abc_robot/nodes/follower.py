@@ -82,6 +82,10 @@ class FollowerConfig:
         intervention_scale: leader translation scale while intervening [1].
         intervene_motion_threshold_m: leader motion during POLICY that triggers
             INTERVENE automatically [m] (0 disables the motion trigger).
+        intervene_together: bimanual corrections: a takeover or release of the other
+            arm (by its leader's motion or an event for that arm alone) takes over or
+            releases this one too. Each follower announces its own on
+            ``intervention/<arm>``; needs ``other_arm``. Off: each arm on its own.
         policy_blend_s: on entering POLICY, blend from the held command into the
             policy's trajectory over this long [s], so the first policy command is
             continuous with the last operator command.
@@ -108,6 +112,7 @@ class FollowerConfig:
     collision_precheck_m: float = 0.30
     intervention_scale: float = 1.0
     intervene_motion_threshold_m: float = 0.02
+    intervene_together: bool = False
     policy_blend_s: float = 0.3
     policy_stale_ms: float = 300.0
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
@@ -117,6 +122,8 @@ class FollowerConfig:
     def __post_init__(self) -> None:
         if self.rate_hz <= 0 or self.stale_timeout_ms <= 0:
             raise ValueError("rate_hz and stale_timeout_ms must be positive")
+        if self.intervene_together and not self.other_arm:
+            raise ValueError("intervene_together needs other_arm (the other follower's endpoint)")
 
 
 def _rpy(rpy: tuple[float, float, float]) -> np.ndarray:
@@ -152,6 +159,9 @@ class FollowerNode(Node):
         self.other_topic = f"follower/{other}/state"
         self.other_sub = self.latest(cfg.other_arm, [self.other_topic]) if cfg.other_arm else None
         self.collision = self._make_collision(cfg, other) if cfg.other_arm else None
+        # Takeovers of the other arm, in order (rare, and none may be missed).
+        self.pair_topic = f"intervention/{other}"
+        self.pair_sub = self.reliable(cfg.other_arm, [self.pair_topic]) if cfg.intervene_together else None
         self.safety = SafetyFilter(cfg.safety, self.model.q_lower, self.model.q_upper, fk=self.model.fk, collision=self._collides if self.collision else None)
         self.mapper = DeltaPoseMapper(cfg.intervention_scale)
         if self.leader_sub is not None:
@@ -273,6 +283,9 @@ class FollowerNode(Node):
         elif mode != "INTERVENE" and self.requested_mode == "INTERVENE":
             self.mapper.release()
             self.intervention_ns += now - self.intervene_started_ns
+        if (mode == "INTERVENE") != (self.requested_mode == "INTERVENE"):
+            kind = "intervene_on" if mode == "INTERVENE" else "intervene_off"
+            self.pub.publish(f"intervention/{self.config.arm}", Event(kind=kind, data={"arm": self.config.arm, "mode": mode, "reason": reason}))
         if mode == "POLICY":
             # Release (or start): forget the executing chunk; wait for a chunk computed
             # from an observation taken from now on, then blend into it.
@@ -295,7 +308,22 @@ class FollowerNode(Node):
         if cmd.arm in ("", self.config.arm):
             self.set_mode(cmd.mode, cmd.reason)
 
+    def _poll_pair(self) -> None:
+        """Mirror the other arm's takeover and release (``intervene_together``)."""
+        if self.pair_sub is None:
+            return
+        for _, msg in self.pair_sub.drain(10):
+            if not isinstance(msg, Event):
+                continue
+            if msg.kind == "intervene_on" and self.requested_mode == "POLICY":
+                self.set_mode("INTERVENE", "the other arm was taken over")
+            elif msg.kind == "intervene_off" and msg.data.get("mode") == "POLICY" and self.requested_mode == "INTERVENE":
+                # Only a hand-back is mirrored: a hold or e-stop of the other arm
+                # reaches this one through its own console, not through the pair.
+                self.set_mode("POLICY", "the other arm was handed back")
+
     def _poll_console(self) -> None:
+        self._poll_pair()
         if self.console_sub is None:
             return
         for topic, msg in self.console_sub.drain(100):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from abc_robot.devices.console_board.protocol import INPUT_NAMES
 
-__all__ = ["EVENT_KINDS", "EDGES", "Binding", "ConsoleMapping", "EventMapper", "DEFAULT_BINDINGS"]
+__all__ = ["EVENT_KINDS", "EDGES", "ARMS", "Binding", "ConsoleMapping", "EventMapper", "DEFAULT_BINDINGS"]
 
 #: Event kinds a binding may emit (``abc_robot.transport.messages.Event.kind``).
 EVENT_KINDS = (
@@ -23,6 +23,8 @@ EVENT_KINDS = (
     "success",
     "fail",
 )
+#: Arms a binding may address (``""``: both).
+ARMS = ("", "left", "right")
 #: ``press`` / ``release`` fire on the edge; ``short`` / ``long`` fire on release,
 #: chosen by how long the input was held (``ConsoleMapping.long_press_s``).
 EDGES = ("press", "release", "short", "long")
@@ -37,11 +39,15 @@ class Binding:
         edge: one of ``press``, ``release``, ``short``, ``long``.
         events: event kinds emitted in turn, one per trigger; two kinds make a toggle
             (e.g. ``[episode_start, episode_stop]``).
+        arm: the arm the events are for (``left`` / ``right``; ``""``: both). A rig with
+            a pedal per arm binds ``pedal_a`` to ``left`` and ``pedal_b`` to ``right``,
+            so each operator hand takes over its own arm.
     """
 
     input: str
     edge: str
     events: tuple[str, ...]
+    arm: str = ""
 
     def __post_init__(self) -> None:
         if self.input not in INPUT_NAMES:
@@ -50,6 +56,8 @@ class Binding:
             raise ValueError(f"edge {self.edge!r}; valid edges: {list(EDGES)}")
         if not self.events:
             raise ValueError("events must name at least one event kind")
+        if self.arm not in ARMS:
+            raise ValueError(f"arm {self.arm!r}; valid arms: {list(ARMS)} ('' is both)")
         bad = [e for e in self.events if e not in EVENT_KINDS]
         if bad:
             raise ValueError(f"unknown event kind(s) {bad}; valid kinds: {list(EVENT_KINDS)}")
@@ -99,6 +107,10 @@ class EventMapper:
             pressed: the new level.
             t_ms: the board's time of the edge [ms] (for short/long presses).
         """
+        return [kind for kind, _ in self.fire(input_name, pressed, t_ms)]
+
+    def fire(self, input_name: str, pressed: bool, t_ms: int) -> list[tuple[str, str]]:
+        """Like :meth:`on_edge`, with each kind's arm (``""``: both arms)."""
         edges = ["press"] if pressed else ["release"]
         if pressed:
             self._down_ms[input_name] = t_ms
@@ -107,12 +119,12 @@ class EventMapper:
             if down is not None:
                 held_s = ((t_ms - down) & 0xFFFFFFFF) / 1000.0  # board clock wraps at 2^32 ms
                 edges.append("long" if held_s >= self.mapping.long_press_s else "short")
-        kinds: list[str] = []
+        fired: list[tuple[str, str]] = []
         for i, b in enumerate(self.mapping.bindings):
             if b.input == input_name and b.edge in edges:
-                kinds.append(b.events[self._cycle[i] % len(b.events)])
+                fired.append((b.events[self._cycle[i] % len(b.events)], b.arm))
                 self._cycle[i] += 1
-        return kinds
+        return fired
 
     def forget_presses(self) -> None:
         """Drop remembered press times (after a disconnect: durations are unknown)."""

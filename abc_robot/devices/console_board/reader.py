@@ -363,8 +363,10 @@ class ConsoleBoard:
             self.stats.synthetic_edges += 1
         name = INPUT_NAMES[index]
         stamp = self._host_ns(t_ms)
-        for kind in self._mapper.on_edge(name, pressed, t_ms):
-            data = {"input": name, "edge": "press" if pressed else "release", "board_ms": t_ms, "synthetic": synthetic}
+        for kind, arm in self._mapper.fire(name, pressed, t_ms):
+            data: dict[str, object] = {"input": name, "edge": "press" if pressed else "release", "board_ms": t_ms, "synthetic": synthetic}
+            if arm:
+                data["arm"] = arm  # followers act on events for their arm or for both
             if seq is not None:
                 data["board_seq"] = seq
             self._out.append(Event(kind=kind, stamp_ns=stamp, source=self.source, data=data))
