@@ -7,7 +7,7 @@ episodes, ``abc-rollout --sim`` runs the checkpoint through the policy worker. T
 module trains one checkpoint on ``lift_cube_easy`` and then checks:
 
 - the policy solves the easy task: at least 70 % of 10 seeded episodes (measured on
-  this machine: 10/10 in three runs, 8/10 in one);
+  this machine: 10/10 in five runs, 8/10 in one);
 - real-time chunking ties consecutive chunks: the typical (median) step of the
   follower's target at a chunk switch is smaller with RTC than with plain replacement,
   on the same model and seeds, and its 90th percentile stays under a stated bound;
@@ -15,7 +15,7 @@ module trains one checkpoint on ``lift_cube_easy`` and then checks:
   either arm: the right-arm policy solves about half) — scripted operator corrections
   on the same seeds, retraining on demos + interventions — raises the success rate
   over the pre-DAgger policy on those seeds by at least 20 points (measured: 5/10 →
-  10/10).
+  10/10 twice, 5/10 → 9/10 once).
 
 Figures of each stage go to the test log (``-s``) for the record.
 """
@@ -48,7 +48,7 @@ HARD_TASK = "lift_cube_either"
 HARD_EPISODES = 10
 HARD_TIME_LIMIT_S = 10.0
 DAGGER_TIME_LIMIT_S = 16.0  # room for a correction after a 3 s stall (the scripted pick takes ~6 s)
-DAGGER_MIN_GAIN = 0.2  # success rate, same seeds (measured +0.5)
+DAGGER_MIN_GAIN = 0.2  # success rate, same seeds (measured +0.4 to +0.5)
 
 
 def _log(name: str, data: Any) -> None:
@@ -132,8 +132,12 @@ def test_one_dagger_round_raises_success_on_the_harder_task(easy_ckpt: Path, wor
         for arm in ("left", "right"):
             srcs = [p.get(arm, "none") for p in per_arm]
             if "intervention" in srcs:
+                # The operator waits out a 3 s stall from the episode start (the first
+                # chunk takes up to a second on a loaded machine, so the policy itself
+                # has had at least one second of it).
                 first = srcs.index("intervention")
-                assert srcs[:first].count("policy") >= 0.8 * 3.0 * 30, f"{arm}: took over after {first} steps"
+                assert first >= 0.8 * 3.0 * 30, f"{arm}: took over after {first} steps"
+                assert srcs[:first].count("policy") >= 30, f"{arm}: the policy ran {srcs[:first].count('policy')} steps"
                 assert "policy" not in srcs[first:]  # the correction runs to the episode's end
                 n_corrected += 1
     assert n_corrected >= len(intervened)
