@@ -22,7 +22,8 @@ from abc_robot.policy.interface import Guidance, PolicyInput
 from abc_robot.policy.load import load_policy
 from abc_robot.policy.model import DiTConfig
 from abc_robot.policy.rtc import hard_mask, soft_mask
-from abc_robot.policy.training import write_untrained_checkpoint
+
+from .utils import perturbed_checkpoint
 
 pytestmark = pytest.mark.gpu
 
@@ -36,14 +37,7 @@ SMALL = DiTConfig(image_size=32, enc_channels=(16, 32), keypoints=8, width=64, d
 def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if DEVICE == "cuda" and not torch.cuda.is_available():
         pytest.fail(f"the gpu tests need a CUDA device; this torch ({torch.__version__}) sees none")
-    path = write_untrained_checkpoint(tmp_path_factory.mktemp("gpu"), SMALL, cameras=("top", "left"), image_size=(64, 64))
-    state = torch.load(path / "model.pt")
-    gen = torch.Generator().manual_seed(0)
-    for k, v in state.items():  # adaLN-Zero starts at v = 0: make the network say something
-        if v.is_floating_point():
-            state[k] = v + 0.1 * torch.randn(v.shape, generator=gen)
-    torch.save(state, path / "model.pt")
-    return path
+    return perturbed_checkpoint(tmp_path_factory.mktemp("gpu"), SMALL, cameras=("top", "left"), image_size=(64, 64))
 
 
 def _inputs() -> list[PolicyInput]:

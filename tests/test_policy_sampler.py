@@ -17,7 +17,8 @@ from abc_robot.policy.load import load_policy
 from abc_robot.policy.model import DiTConfig
 from abc_robot.policy.rtc import gaussian_gain, hard_mask, rbf_covariance, soft_mask
 from abc_robot.policy.sampler import FlowSampler
-from abc_robot.policy.training import write_untrained_checkpoint
+
+from .utils import perturbed_checkpoint
 
 torch.set_num_threads(1)
 
@@ -160,14 +161,7 @@ def test_correlated_noise_has_the_checkpoint_covariance():
 # ---- the reference policy end to end (tiny, random but non-trivial weights) -----------------
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory) -> Path:
-    path = write_untrained_checkpoint(tmp_path_factory.mktemp("ck"), TINY, cameras=("top",), image_size=(32, 32))
-    state = torch.load(path / "model.pt")
-    gen = torch.Generator().manual_seed(0)
-    for k, v in state.items():  # adaLN-Zero starts at v = 0: make the network say something
-        if v.is_floating_point():
-            state[k] = v + 0.2 * torch.randn(v.shape, generator=gen)
-    torch.save(state, path / "model.pt")
-    return path
+    return perturbed_checkpoint(tmp_path_factory.mktemp("ck"), TINY, scale=0.2, cameras=("top",), image_size=(32, 32))
 
 
 def _obs(guidance=None):

@@ -15,7 +15,6 @@ from abc_robot.errors import CheckpointError, ConfigError
 from abc_robot.nodes.policy_worker import PolicyWorkerConfig, PolicyWorkerNode
 from abc_robot.policy.chunking import Trajectory
 from abc_robot.policy.model import DiTConfig
-from abc_robot.policy.training import write_untrained_checkpoint
 from abc_robot.runtime.config import from_dict
 from abc_robot.transport import (
     ActionChunk,
@@ -29,6 +28,8 @@ from abc_robot.transport import (
 )
 from abc_robot.transport.curve import stop_authenticator
 
+from .utils import perturbed_checkpoint
+
 torch.set_num_threads(1)
 H = 30
 P_NS = int(round(1e9 / 30))
@@ -37,14 +38,7 @@ TINY = DiTConfig(image_size=16, enc_channels=(8,), keypoints=4, width=32, depth=
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
-    path = write_untrained_checkpoint(tmp_path_factory.mktemp("ck"), TINY, image_size=(48, 48))
-    state = torch.load(path / "model.pt")
-    gen = torch.Generator().manual_seed(0)
-    for k, v in state.items():  # non-trivial outputs (adaLN-Zero starts at v = 0)
-        if v.is_floating_point():
-            state[k] = v + 0.1 * torch.randn(v.shape, generator=gen)
-    torch.save(state, path / "model.pt")
-    return path
+    return perturbed_checkpoint(tmp_path_factory.mktemp("ck"), TINY, image_size=(48, 48))
 
 
 class Rig:

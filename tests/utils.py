@@ -34,3 +34,24 @@ def wait_for(pred, timeout_s: float = 5.0, period_s: float = 0.01) -> bool:
             return True
         time.sleep(period_s)
     return bool(pred())
+
+
+def perturbed_checkpoint(out_dir: Path, model_cfg: object, scale: float = 0.1, **kw: object) -> Path:
+    """An untrained reference-policy checkpoint whose weights are nudged off their init.
+
+    The DiT's adaLN-Zero init makes an untrained network output zero velocity; tests that
+    compare compile rungs, guidance or serving need one that says something.
+    ``kw`` goes to :func:`~abc_robot.policy.training.write_untrained_checkpoint`.
+    """
+    import torch
+
+    from abc_robot.policy.training import write_untrained_checkpoint
+
+    path = write_untrained_checkpoint(out_dir, model_cfg, **kw)  # type: ignore[arg-type]
+    state = torch.load(path / "model.pt")
+    gen = torch.Generator().manual_seed(0)
+    for k, v in state.items():
+        if v.is_floating_point():
+            state[k] = v + scale * torch.randn(v.shape, generator=gen)
+    torch.save(state, path / "model.pt")
+    return path
