@@ -45,3 +45,15 @@ def test_wake_on_socket_returns_early_and_cannot_spin(run_dir):
     assert n <= (0.5 * 50 + 2) * (1 + loop.max_wakes_per_period)
     sub.close()
     pub.close()
+
+
+def test_step_times_are_reported_beside_the_period():
+    loop = RateLoop(100.0)
+    assert "step_us_p50" not in loop.stats()  # nothing timed yet: no figure rather than a zero
+    for us in [100] * 98 + [5000, 9000]:
+        loop.add_busy(us * 1000)
+    loop.start()
+    loop.sleep()
+    st = loop.stats()
+    assert st["step_us_p50"] == 100.0
+    assert 100.0 < st["step_us_p99"] <= 9000.0

@@ -160,8 +160,7 @@ class FollowerNode(Node):
         self.other_sub = self.latest(cfg.other_arm, [self.other_topic]) if cfg.other_arm else None
         self.collision = self._make_collision(cfg, other) if cfg.other_arm else None
         # Takeovers of the other arm, in order (rare, and none may be missed).
-        self.pair_topic = f"intervention/{other}"
-        self.pair_sub = self.reliable(cfg.other_arm, [self.pair_topic]) if cfg.intervene_together else None
+        self.pair_sub = self.reliable(cfg.other_arm, [f"intervention/{other}"]) if cfg.intervene_together else None
         self.safety = SafetyFilter(cfg.safety, self.model.q_lower, self.model.q_upper, fk=self.model.fk, collision=self._collides if self.collision else None)
         self.mapper = DeltaPoseMapper(cfg.intervention_scale)
         if self.leader_sub is not None:
@@ -323,7 +322,6 @@ class FollowerNode(Node):
                 self.set_mode("POLICY", "the other arm was handed back")
 
     def _poll_console(self) -> None:
-        self._poll_pair()
         if self.console_sub is None:
             return
         for topic, msg in self.console_sub.drain(100):
@@ -351,6 +349,7 @@ class FollowerNode(Node):
     def step(self, now_ns: int) -> None:
         cfg: FollowerConfig = self.config
         self._poll_console()
+        self._poll_pair()
         # Drain the inputs first, whatever happens next: this loop wakes on the leader
         # socket, and an undrained socket would wake it again at once.
         leader = self._poll_leader(now_ns)
