@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -57,3 +58,50 @@ def test_step_times_are_reported_beside_the_period():
     st = loop.stats()
     assert st["step_us_p50"] == 100.0
     assert 100.0 < st["step_us_p99"] <= 9000.0
+
+
+def test_percentiles_match_numpy_and_samples_summaries_refresh():
+    from abc_robot.control.stats import Samples, percentiles
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 100, 2048, 20_001):
+        v = rng.exponential(size=n)
+        qs = (0, 1, 50, 90, 99, 100)
+        assert np.allclose(percentiles(v, qs), np.percentile(v, qs)), n
+    assert percentiles(np.arange(5, dtype=np.int64), (50, 99)) == [2.0, 3.96]
+    s = Samples(capacity=100, refresh_s=0.0)
+    for x in range(10):
+        s.add(float(x))
+    assert s.summary("lat") == {"lat_p50": 4.5, "lat_p99": float(np.percentile(np.arange(10), 99)), "lat_max": 9.0}
+    s.add(100.0)  # refresh 0: the next summary sees it
+    assert s.summary("lat")["lat_max"] == 100.0
+    held = Samples(capacity=100, refresh_s=60.0)
+    held.add(1.0)
+    first = held.summary("x")
+    held.add(50.0)
+    assert held.summary("x") == first  # within refresh_s a heartbeat reuses the figures
+
+
+def _child(code: str, new_session: bool) -> str:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, start_new_session=new_session, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_a_nodes_niceness_reaches_its_autogroup_only_when_it_leads_its_session(tmp_path):
+    """With sched autogroups, nice ranks a process only inside its session's group; the
+    supervisor starts each node in its own session, so the node renices its group too."""
+    f = tmp_path / "autogroup"
+    f.write_text("/autogroup-1 nice 0\n")
+    code = f"from abc_robot.runtime.node_main import set_autogroup_nice; print(set_autogroup_nice(7, {str(f)!r}))"
+    assert _child(code, new_session=False) == "False"  # a node run from a shell leaves the shell's group alone
+    assert f.read_text().startswith("/autogroup-1")
+    assert _child(code, new_session=True) == "True"
+    assert f.read_text() == "7"
+    assert _child(code.replace(str(f), str(tmp_path / "absent")), new_session=True) == "False"  # no autogroups: nothing
+    if Path("/proc/self/autogroup").exists():  # the real thing, where the kernel has it
+        got = _child("from abc_robot.runtime.node_main import set_nice; set_nice(3); print(open('/proc/self/autogroup').read())", True)
+        assert got.endswith("nice 3"), got

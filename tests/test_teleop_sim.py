@@ -33,3 +33,9 @@ def test_abc_teleop_sim_headless_tracks_the_leader_and_summarizes(tmp_path):
         assert nodes[cam]["status"]["frames"] > 30, cam
     assert nodes["sim"]["status"]["task"] == "lift_cube"
     assert all(nodes["sim"]["status"]["commands"][arm] > 500 for arm in ("left", "right"))
+    # Every node reports its CPU share (% of one core, all its threads): a running
+    # node uses some, and none can use more than the machine has.
+    cores = os.cpu_count() or 1
+    for name, n in nodes.items():
+        assert 0.0 < n["cpu_pct"] <= 100.0 * cores + 5.0, (name, n["cpu_pct"])
+        assert n["step_us_p50"] > 0.0, name

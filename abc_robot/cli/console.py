@@ -44,13 +44,21 @@ def status_table(statuses: dict[str, dict[str, Any]], title: str = "abc_robot") 
     return t
 
 
+NODE_FIGURES = ("rate_hz", "period_p99_ms", "overruns", "step_us_p50", "step_us_p99", "cpu_pct")
+
+
+def node_figures(loop: dict[str, Any]) -> dict[str, Any]:
+    """The per-node figures of a summary, from a heartbeat's loop statistics."""
+    return {k: loop.get(k) for k in NODE_FIGURES}
+
+
 def teleop_summary(statuses: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Per-arm tracking error and latency, per-node rates, from the final heartbeats."""
     arms: dict[str, Any] = {}
     nodes: dict[str, Any] = {}
     for name, st in statuses.items():
         loop, s = st.get("loop", {}), st.get("status", {})
-        nodes[name] = {k: loop.get(k) for k in ("rate_hz", "period_p99_ms", "overruns", "step_us_p50", "step_us_p99")}
+        nodes[name] = node_figures(loop)
         if "arm" in s and "mode" in s:
             arms[s["arm"]] = {
                 k: s.get(k)
@@ -84,6 +92,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     for name, n in summary["nodes"].items():
         lines.append(
             f"  {name}: {_f(n.get('rate_hz'), '.0f')} Hz, period p99 {_f(n.get('period_p99_ms'))} ms, overruns {n.get('overruns')}, "
-            f"step p50/p99 {_f(n.get('step_us_p50'), '.0f')}/{_f(n.get('step_us_p99'), '.0f')} us"
+            f"step p50/p99 {_f(n.get('step_us_p50'), '.0f')}/{_f(n.get('step_us_p99'), '.0f')} us, "
+            f"CPU {_f(n.get('cpu_pct'), '.0f')} %"
         )
     return "\n".join(lines)

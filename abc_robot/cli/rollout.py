@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from abc_robot.cli.console import node_figures
 from abc_robot.errors import ConfigError
 
 __all__ = ["main", "rollout_summary"]
@@ -35,6 +36,7 @@ def rollout_summary(statuses: dict[str, dict[str, Any]], results: list[Any], dur
         "success_rate": sum(r.success for r in results) / n if n else None,
         "mean_progress": sum(r.progress for r in results) / n if n else None,
         "arms": {},
+        "nodes": {name: node_figures(st.get("loop", {})) for name, st in statuses.items()},
     }
     episode_s = sum(r.duration_s for r in results) or 1.0
     for name, st in statuses.items():
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {arm}: interventions {a['interventions']} ({a['intervention_rate_time']:.1%} of the time)")
         if "policy_worker" in summary:
             print(f"  policy worker: {summary['policy_worker']}")
+        busy = ", ".join(f"{name} {n['cpu_pct']:.0f} %" for name, n in summary["nodes"].items() if n.get("cpu_pct") is not None)
+        print(f"  CPU per node (% of one core): {busy}")
     return code
 
 

@@ -110,7 +110,7 @@ class SafetyFilter:
         if self.fk is None:
             return True
         p = self.fk(q6)[:3, 3]
-        return bool(np.all(p >= self.box_lo) and np.all(p <= self.box_hi))
+        return bool((p >= self.box_lo).all() and (p <= self.box_hi).all())
 
     def filter(self, q_request: np.ndarray, dt_s: float, engaging: bool = False) -> SafetyResult:
         """Filter one command.
@@ -120,45 +120,50 @@ class SafetyFilter:
             dt_s: time since the previous command [s] (bounded to [10 µs, 50 ms]).
             engaging: use the slower engage speed (ramping towards a new source).
         """
+        # This runs on every tick of every arm: array methods and np.minimum/maximum
+        # instead of np.clip / np.max / np.allclose (whose Python wrappers cost several
+        # µs each on 6-vectors); the arithmetic is the same.
         if self.q_prev is None:
             raise RuntimeError("SafetyFilter.reset(q_measured) must be called before filter()")
         cfg, n = self.cfg, self.n
+        mn, mx = np.minimum, np.maximum
         dt = min(max(dt_s, 1e-5), 0.05)
         req = np.asarray(q_request, float)
         out = self.q_prev.copy()
         clamped: list[str] = []
-        q = np.clip(req[:n], self.lo, self.hi)
-        if float(np.max(np.abs(q - req[:n]))) > 0.0:
+        q_prev = self.q_prev[:n]
+        q = mn(mx(req[:n], self.lo), self.hi)
+        if (q != req[:n]).any():
             clamped.append("joint_limit")
         vmax = cfg.engage_velocity_rad_s if engaging else cfg.max_velocity_rad_s
         amax = cfg.max_accel_rad_s2
-        err = q - self.q_prev[:n]
+        err = q - q_prev
         v = err / dt
         # Braking curve: never faster than a speed from which the joint can still stop
         # at the target with the acceleration limit (discrete-time form), so limited
         # commands do not overshoot the request.
         ad = amax * dt
-        v_brake = ad * (np.sqrt(0.25 + 2.0 * np.abs(err) / (ad * dt)) - 0.5)
-        v_b = np.clip(v, -v_brake, v_brake)
-        dv = np.clip(v_b - self.v_prev, -ad, ad)
+        abs_err = np.abs(err)
+        v_brake = ad * (np.sqrt(0.25 + 2.0 * abs_err / (ad * dt)) - 0.5)
+        v_b = mn(mx(v, -v_brake), v_brake)
+        dv = mn(mx(v_b - self.v_prev, -ad), ad)
         v_acc = self.v_prev + dv
-        # (plain max-abs comparisons: np.allclose costs tens of µs on the control path)
-        if float(np.max(np.abs(v_acc - v))) > 1e-9:
+        if np.abs(v_acc - v).max() > 1e-9:
             clamped.append("acceleration")
-        v_lim = np.clip(v_acc, -vmax, vmax)
-        if float(np.max(np.abs(v_lim - v_acc))) > 1e-9:
+        v_lim = mn(mx(v_acc, -vmax), vmax)
+        if np.abs(v_lim - v_acc).max() > 1e-9:
             clamped.append("velocity")
         # Land on the target instead of passing it.
-        over = np.abs(v_lim * dt) > np.abs(err)
-        v_lim = np.where(over, v, v_lim)
-        q = np.clip(self.q_prev[:n] + v_lim * dt, self.lo, self.hi)
+        v_lim = np.where(np.abs(v_lim * dt) > abs_err, v, v_lim)
+        q = mn(mx(q_prev + v_lim * dt, self.lo), self.hi)
         out[:n] = q
         if len(req) > n:
-            g_req = float(np.clip(req[n], 0.0, 1.0))
+            r = float(req[n])
+            g_req = min(max(r, 0.0), 1.0)
             g_prev = float(self.q_prev[n])
             step = cfg.gripper_max_rate * dt
             g = min(max(g_req, g_prev - step), g_prev + step)
-            if g != float(req[n]):
+            if g != r:
                 clamped.append("gripper")
             out[n] = g
         if not self.in_workspace(q):
@@ -167,7 +172,7 @@ class SafetyFilter:
             reason = self.collision(q)
             if reason:
                 return self._refuse(reason)
-        self.v_prev = (q - self.q_prev[:n]) / dt
+        self.v_prev = (q - q_prev) / dt
         self.q_prev = out
         return SafetyResult(out.copy(), clamped, None)
 

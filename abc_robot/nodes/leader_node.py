@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from abc_robot.control.stats import percentiles
 from abc_robot.runtime.node import Node
 from abc_robot.transport.messages import LeaderState
 
@@ -180,6 +181,7 @@ class LeaderNode(Node):
         now = time.monotonic_ns()
         recent = sum(1 for s in self.ok_stamps if now - s <= 1_000_000_000)
         lat = np.asarray(self.read_ns, dtype=np.float64) / 1e3
+        read_p: list[float | None] = list(percentiles(lat, (50, 99))) if lat.size else [None, None]
         bus = self.reader.bus
         return {
             "arm": self.config.arm,
@@ -187,8 +189,8 @@ class LeaderNode(Node):
             "stale": self.stale_since_ns is not None or not self.connected,
             "fault": self.reader.fault if self.connected else self.connect_error,
             "reads_per_s": recent,
-            "read_us_p50": float(np.percentile(lat, 50)) if lat.size else None,
-            "read_us_p99": float(np.percentile(lat, 99)) if lat.size else None,
+            "read_us_p50": read_p[0],
+            "read_us_p99": read_p[1],
             "published": self.published,
             "failed_reads": self.failed_reads,
             "turn_resolves": self.reader.resolves,

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from abc_robot.control.stats import percentiles
 from abc_robot.policy.images import resize_with_pad
 from abc_robot.policy.interface import Guidance, Policy, PolicyInput
 from abc_robot.policy.planner import ChunkPlanner, PlannerConfig
@@ -361,10 +362,10 @@ class PolicyWorkerNode(Node):
             "guided": self.planner.guided,
             "guidance": self.guidance_mode,
             "compressed": self.planner.compressed,
-            "infer_ms_p50": None if inf is None else round(float(np.median(inf)), 2),
-            "infer_ms_p90": None if inf is None else round(float(np.percentile(inf, 90)), 2),
-            "obs_age_ms_p50": round(float(np.median(self.obs_age_ms)), 2) if self.obs_age_ms else None,
-            "obs_age_ms_p90": round(float(np.percentile(self.obs_age_ms, 90)), 2) if self.obs_age_ms else None,
+            "infer_ms_p50": None if inf is None else round(percentiles(inf, (50,))[0], 2),
+            "infer_ms_p90": None if inf is None else round(percentiles(inf, (90,))[0], 2),
+            "obs_age_ms_p50": round(percentiles(self.obs_age_ms, (50,))[0], 2) if self.obs_age_ms else None,
+            "obs_age_ms_p90": round(percentiles(self.obs_age_ms, (90,))[0], 2) if self.obs_age_ms else None,
             "delay_ms": None if d_ns is None else round(d_ns / 1e6 + self.config.link_delay_ms, 2),
             "d_steps": self.planner.last_d,
             "skipped": dict(self.skipped),

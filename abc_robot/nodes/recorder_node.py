@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from abc_robot.control.stats import percentiles
 from abc_robot.recording.layout import DEFAULT_CAMERAS
 from abc_robot.recording.metadata import file_hashes
 from abc_robot.recording.recovery import recover_all
@@ -310,7 +311,7 @@ class RecorderNode(Node):
             "finish_failures": self.finish_failures,
         }
         if n:
-            out["loop_ms_p50"] = round(float(np.percentile(self.pump_ms[:n], 50)), 2)
+            out["loop_ms_p50"] = round(percentiles(self.pump_ms[:n], (50,))[0], 2)
             out["loop_ms_max"] = round(float(self.pump_ms[:n].max()), 2)
         if s is not None:
             out["dropped_frames"] = sum(h.dropped for h in s.health.values())
@@ -325,8 +326,9 @@ def _percentiles(samples_ns: list[int]) -> dict[str, float]:
     if not samples_ns:
         return {}
     a = np.asarray(samples_ns, dtype=np.float64) / 1e6
+    p50, p99 = percentiles(a, (50, 99))
     return {
-        "p50": round(float(np.percentile(a, 50)), 2),
-        "p99": round(float(np.percentile(a, 99)), 2),
+        "p50": round(p50, 2),
+        "p99": round(p99, 2),
         "max": round(float(a.max()), 2),
     }

@@ -113,6 +113,7 @@ class ScriptedLeaderNode(Node):
         self.demo: Any = None
         self.demo_t0_ns = 0
         self.hold_T: dict[str, tuple[np.ndarray, float]] = {}
+        self.solved_T: dict[str, np.ndarray] = {}  # the pose each arm's joints were last solved for
         self.correct_anchor: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.console_sub = self.reliable(cfg.console, ["console/event"]) if cfg.console else None
         if cfg.source == "replay":
@@ -191,9 +192,13 @@ class ScriptedLeaderNode(Node):
                 else:
                     self.hold_T[arm] = (T_plan, g)
         for arm, (T, g) in self.hold_T.items():
-            res = self.ik.solve(T, self.q[arm])
-            self.q[arm] = res.q
-            self.pub.publish(f"leader/{arm}", LeaderState(q=np.asarray(res.q, float), gripper=float(g), T_base_ee=np.asarray(T, float), stamp_ns=now_ns))
+            # A leader held still (a rollout without an operator) keeps its joints:
+            # solve the IK only when the pose to hold has changed.
+            last = self.solved_T.get(arm)
+            if last is None or not np.array_equal(last, T):
+                self.q[arm] = self.ik.solve(T, self.q[arm]).q
+                self.solved_T[arm] = np.array(T, float)
+            self.pub.publish(f"leader/{arm}", LeaderState(q=np.asarray(self.q[arm], float), gripper=float(g), T_base_ee=np.asarray(T, float), stamp_ns=now_ns))
             self.published += 1
 
     def _replay(self, arm: str, t: float) -> tuple[np.ndarray | None, float]:

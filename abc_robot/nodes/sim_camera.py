@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from abc_robot.control.stats import percentiles
 from abc_robot.runtime.node import Node
 from abc_robot.sim.config import CAMERAS, SimConfig
 from abc_robot.sim.gl import ensure_gl_backend
@@ -111,7 +112,7 @@ class SimCameraNode(Node):
         n = min(self.frames, 512)
         for cam, ring in self.render_ns.items():
             if n:
-                out[f"render_ms_p50/{cam}"] = round(float(np.percentile(ring[:n], 50)) / 1e6, 2)
+                out[f"render_ms_p50/{cam}"] = round(percentiles(ring[:n], (50,))[0] / 1e6, 2)
         if self.last_stamp:
             out["frame_age_ms"] = round((time.monotonic_ns() - self.last_stamp) / 1e6, 1)
         return out

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from abc_robot.control.stats import percentiles
 from abc_robot.runtime.node import Node
 from abc_robot.sim.config import SimConfig
 from abc_robot.sim.gl import ensure_gl_backend
@@ -260,13 +261,14 @@ class SimNode(Node):
         wall_s = (now - self.t0_ns) / 1e9 if self.t0_ns else 0.0
         n = min(self.step_calls, len(self.step_cost_ns))
         cost_us = self.step_cost_ns[:n] / 1e3 if n else np.zeros(1)
+        cost_p = percentiles(cost_us, (50, 99))
         return {
             **self._task_status(),
             "sim_time_s": round(self.world.time_s, 3),
             "realtime_factor": round(self.world.time_s / wall_s, 3) if wall_s > 0 else 0.0,
             "lag_steps": self.lag_steps,
-            "step_us_p50": round(float(np.percentile(cost_us, 50)), 1),
-            "step_us_p99": round(float(np.percentile(cost_us, 99)), 1),
+            "step_us_p50": round(cost_p[0], 1),
+            "step_us_p99": round(cost_p[1], 1),
             "commands": dict(self.commands),
             "bad_commands": self.bad_commands,
             "command_age_ms": {a: round((now - t) / 1e6, 1) if t else None for a, t in self.last_cmd_ns.items()},

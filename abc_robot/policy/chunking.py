@@ -37,6 +37,7 @@ from typing import Literal
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from abc_robot.control.stats import percentiles
 from abc_robot.policy.compression import compress_chunk, gripper_changing, resample
 from abc_robot.policy.rtc import (
     covariance_correct,
@@ -253,7 +254,6 @@ class ChunkExecutor:
         if self.switch_jumps:
             j = np.asarray(self.switch_jumps)
             out["switches"] = len(j)
-            out["switch_jump_p50_rad"] = float(np.median(j))
-            out["switch_jump_p90_rad"] = float(np.percentile(j, 90))
+            out["switch_jump_p50_rad"], out["switch_jump_p90_rad"] = percentiles(j, (50, 90))
             out["switch_jump_max_rad"] = float(j.max())
         return out

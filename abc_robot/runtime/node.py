@@ -74,6 +74,7 @@ class Node(abc.ABC):
         self._cmd_sub: LatestSubscriber | None = None
         self._next_hb_ns = 0
         self._hb_seq = 0
+        self._cpu0: tuple[float, float] | None = None  # (process CPU time, wall time) when the loop began
 
     # ---- to override -------------------------------------------------------------
     def setup(self) -> None:
@@ -139,6 +140,7 @@ class Node(abc.ABC):
             self.setup()
             end_ns = None if duration_s is None else time.monotonic_ns() + int(duration_s * 1e9)
             self.loop.start()
+            self._cpu0 = (time.process_time(), time.monotonic())
             while not self._stop_requested:
                 now = self.loop.sleep()
                 if end_ns is not None and now >= end_ns:
@@ -215,7 +217,7 @@ class Node(abc.ABC):
             source=self.name,
             node=self.name,
             pid=os.getpid(),
-            loop=self.loop.stats(),
+            loop=self._loop_stats(),
             status=status,
             final=final,
         )
@@ -224,6 +226,20 @@ class Node(abc.ABC):
             self._hb_sock.send_multipart(encode(b"heartbeat", hb), zmq.NOBLOCK, copy=False)
         except zmq.Again:
             pass
+
+    def _loop_stats(self) -> dict[str, float]:
+        """The rate loop's figures and this process's CPU share since the loop began.
+
+        ``cpu_pct`` counts every thread of the node (its ZeroMQ I/O thread too), in % of
+        one core: what to look at first when a small machine falls behind.
+        """
+        st = self.loop.stats()
+        if self._cpu0 is not None:
+            cpu0, wall0 = self._cpu0
+            wall = time.monotonic() - wall0
+            if wall > 0:
+                st["cpu_pct"] = round(100.0 * (time.process_time() - cpu0) / wall, 1)
+        return st
 
     def _close_sockets(self) -> None:
         for s in self._sockets:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from abc_robot.control.stats import percentiles
+
 __all__ = ["RateLoop"]
 
 
@@ -120,21 +122,21 @@ class RateLoop:
         n = min(self.count, len(self._periods))
         if n == 0:
             return {"count": 0, "overruns": self.overruns, "target_hz": self.rate_hz}
-        p = self._periods[:n] / 1e6
-        p50 = float(np.percentile(p, 50))
+        p = self._periods[:n]
+        p50, p99 = (x / 1e6 for x in percentiles(p, (50, 99)))
         busy: dict[str, float] = {}
         nb = min(self._busy_count, len(self._busy))
         if nb:
-            b50, b99 = np.percentile(self._busy[:nb], [50, 99]) / 1e3
-            busy = {"step_us_p50": float(b50), "step_us_p99": float(b99)}
+            b50, b99 = percentiles(self._busy[:nb], (50, 99))
+            busy = {"step_us_p50": b50 / 1e3, "step_us_p99": b99 / 1e3}
         return {
             **busy,
             "count": self.count,
             "overruns": self.overruns,
             "target_hz": self.rate_hz,
             "period_p50_ms": p50,
-            "period_p99_ms": float(np.percentile(p, 99)),
-            "period_max_ms": float(p.max()),
-            "rate_hz": 1e3 / float(p.mean()) if p.mean() > 0 else 0.0,
+            "period_p99_ms": p99,
+            "period_max_ms": float(p.max()) / 1e6,
+            "rate_hz": 1e9 / mean if (mean := float(p.mean())) > 0 else 0.0,
             "wakeups": self.wakeups,
         }

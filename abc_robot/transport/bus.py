@@ -193,9 +193,12 @@ class LatestSubscriber(_SubscriberBase):
         flags = zmq.NOBLOCK
         if timeout_s > 0 and not self._sock.poll(int(timeout_s * 1000), zmq.POLLIN):
             return {}
-        while True:
+        sock = self._sock
+        # Ask the socket before each receive: a failed non-blocking receive raises
+        # zmq.Again, which costs twice the question, and every control tick ends a poll.
+        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             try:
-                frames = self._sock.recv_multipart(flags, copy=False)
+                frames = sock.recv_multipart(flags, copy=False)
             except zmq.Again:
                 break
             self.received += 1
@@ -267,6 +270,8 @@ class ReliableSubscriber(_SubscriberBase):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._sock.poll(int(remaining * 1000) + 1, zmq.POLLIN):
                     return None
+            elif not self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                return None  # nothing queued (cheaper than a receive that raises)
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
