@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from abc_robot.cli.learning_loop import rollout, run_cli, train
+from abc_robot.cli.learning_loop import DEMO_RATES, rollout, run_cli, train
 
 # Demos and training (~6 min) run in the first test's fixtures, within its time limit.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -66,7 +66,7 @@ def easy_ckpt(work: Path) -> Path:
     """Scripted demos on lift_cube_easy → abc-train → a checkpoint (built once per run)."""
     demos = run_cli(
         ["abc_robot.cli.teleop", "--sim", "--headless", "--task", "lift_cube_easy", "--episodes", str(DEMOS),
-         "--seed", "0", "--episodes-dir", str(work / "episodes"), "--json"],
+         "--seed", "0", "--episodes-dir", str(work / "episodes"), "--json", *DEMO_RATES],
         work / "demos.log",
     )  # fmt: skip
     assert len(demos["episodes"]) == DEMOS and demos["success_rate"] >= 0.9, demos

@@ -31,7 +31,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "run_loop", "run_cli", "train", "rollout"]
+__all__ = ["main", "run_loop", "run_cli", "train", "rollout", "DEMO_RATES"]
+
+#: The scripted demonstrations run the teleop graph at the rollout graph's rates
+#: (followers and leader 100 Hz, world loop 250 Hz; launch/rollout_sim.yaml): the data
+#: then comes from the control rates the policy runs at, and on a 2-core machine the
+#: teleop rates (250/500 Hz) left the cameras and recorder so little CPU that cameras
+#: were reported lost mid-demonstration.
+DEMO_RATES = (
+    "--set", "follower_left.rate_hz=100", "--set", "follower_right.rate_hz=100",
+    "--set", "leader.rate_hz=100", "--set", "sim.rate_hz=250",
+)  # fmt: skip
 
 
 def run_cli(args: list[str], log: Path) -> dict[str, Any]:
@@ -97,7 +107,7 @@ def run_loop(
     work.mkdir(parents=True, exist_ok=True)
     data = work / "episodes"
     summary: dict[str, Any] = {"task": task, "work": str(work)}
-    t = run_cli(["abc_robot.cli.teleop", "--sim", "--headless", "--task", task, "--episodes", str(demos), "--seed", str(seed), "--episodes-dir", str(data), "--json"], work / "demos.log")
+    t = run_cli(["abc_robot.cli.teleop", "--sim", "--headless", "--task", task, "--episodes", str(demos), "--seed", str(seed), "--episodes-dir", str(data), "--json", *DEMO_RATES], work / "demos.log")
     summary["demos"] = {"n": len(t.get("episodes", [])), "success_rate": t.get("success_rate")}
     opts = ["--threads", str(threads)]
     summary["train_s"] = train(data, work / "ckpt0", steps, work / "train0.log", opts)
