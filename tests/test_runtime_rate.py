@@ -61,7 +61,7 @@ def test_step_times_are_reported_beside_the_period():
 
 
 def test_percentiles_match_numpy_and_samples_summaries_refresh():
-    from abc_robot.control.stats import Samples, percentiles
+    from abc_robot.runtime.stats import Samples, percentiles
 
     rng = np.random.default_rng(0)
     for n in (1, 2, 7, 100, 2048, 20_001):

@@ -29,12 +29,12 @@ import numpy as np
 
 from abc_robot.control.intervention import DeltaPoseMapper
 from abc_robot.control.safety import SafetyConfig, SafetyFilter
-from abc_robot.control.stats import Samples
 from abc_robot.devices.backend import ArmBackend
 from abc_robot.devices.registry import BackendContext, make_backend
 from abc_robot.errors import AbcRobotError
 from abc_robot.policy.chunking import ChunkExecutor, ExecutorConfig
 from abc_robot.runtime.node import Node
+from abc_robot.runtime.stats import Samples
 from abc_robot.transport.messages import (
     MODES,
     ActionChunk,

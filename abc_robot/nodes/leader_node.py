@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from abc_robot.control.stats import percentiles
 from abc_robot.runtime.node import Node
+from abc_robot.runtime.stats import percentiles
 from abc_robot.transport.messages import LeaderState
 
 __all__ = ["LeaderNode", "LeaderNodeConfig", "LeaderEmulation"]
@@ -181,7 +181,7 @@ class LeaderNode(Node):
         now = time.monotonic_ns()
         recent = sum(1 for s in self.ok_stamps if now - s <= 1_000_000_000)
         lat = np.asarray(self.read_ns, dtype=np.float64) / 1e3
-        read_p: list[float | None] = list(percentiles(lat, (50, 99))) if lat.size else [None, None]
+        read_p: list[float | None] = [*percentiles(lat, (50, 99))] if lat.size else [None, None]
         bus = self.reader.bus
         return {
             "arm": self.config.arm,

@@ -31,12 +31,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from abc_robot.control.stats import percentiles
 from abc_robot.policy.images import resize_with_pad
 from abc_robot.policy.interface import Guidance, Policy, PolicyInput
 from abc_robot.policy.planner import ChunkPlanner, PlannerConfig
 from abc_robot.policy.rtc import hard_mask, soft_mask
 from abc_robot.runtime.node import Node
+from abc_robot.runtime.stats import percentiles
 from abc_robot.transport.curve import CurveClient, CurveServer
 from abc_robot.transport.messages import ActionChunk, CameraFrame, Event, JointCommand, JointState
 
@@ -350,7 +350,8 @@ class PolicyWorkerNode(Node):
     def status(self) -> dict[str, Any]:
         if not getattr(self, "ready", False):
             return {"ready": False}
-        inf = np.asarray(self.infer_ms) if self.infer_ms else None
+        inf = [round(x, 2) for x in percentiles(self.infer_ms, (50, 90))] if self.infer_ms else [None, None]
+        age = [round(x, 2) for x in percentiles(self.obs_age_ms, (50, 90))] if self.obs_age_ms else [None, None]
         d_ns = self.planner.delays.delay_ns()
         return {
             "ready": True,
@@ -362,10 +363,10 @@ class PolicyWorkerNode(Node):
             "guided": self.planner.guided,
             "guidance": self.guidance_mode,
             "compressed": self.planner.compressed,
-            "infer_ms_p50": None if inf is None else round(percentiles(inf, (50,))[0], 2),
-            "infer_ms_p90": None if inf is None else round(percentiles(inf, (90,))[0], 2),
-            "obs_age_ms_p50": round(percentiles(self.obs_age_ms, (50,))[0], 2) if self.obs_age_ms else None,
-            "obs_age_ms_p90": round(percentiles(self.obs_age_ms, (90,))[0], 2) if self.obs_age_ms else None,
+            "infer_ms_p50": inf[0],
+            "infer_ms_p90": inf[1],
+            "obs_age_ms_p50": age[0],
+            "obs_age_ms_p90": age[1],
             "delay_ms": None if d_ns is None else round(d_ns / 1e6 + self.config.link_delay_ms, 2),
             "d_steps": self.planner.last_d,
             "skipped": dict(self.skipped),

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from abc_robot.control.stats import percentiles
 from abc_robot.recording.layout import DEFAULT_CAMERAS
 from abc_robot.recording.metadata import file_hashes
 from abc_robot.recording.recovery import recover_all
 from abc_robot.recording.session import EpisodeSession, camera_topic, follower_topics
 from abc_robot.recording.video import VideoConfig
 from abc_robot.runtime.node import Node
+from abc_robot.runtime.stats import percentiles
 from abc_robot.transport.messages import Event
 
 __all__ = ["RecorderNode", "RecorderConfig"]

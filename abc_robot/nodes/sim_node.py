@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from abc_robot.control.stats import percentiles
 from abc_robot.runtime.node import Node
+from abc_robot.runtime.stats import percentiles
 from abc_robot.sim.config import SimConfig
 from abc_robot.sim.gl import ensure_gl_backend
 from abc_robot.transport.messages import Event, JointCommand, JointState, Message, Reply

@@ -37,7 +37,6 @@ from typing import Literal
 import numpy as np
 from scipy.interpolate import CubicSpline
 
-from abc_robot.control.stats import percentiles
 from abc_robot.policy.compression import compress_chunk, gripper_changing, resample
 from abc_robot.policy.rtc import (
     covariance_correct,
@@ -47,6 +46,7 @@ from abc_robot.policy.rtc import (
     hard_mask,
     soft_mask,
 )
+from abc_robot.runtime.stats import percentiles
 
 __all__ = [
     "ExecutorConfig",

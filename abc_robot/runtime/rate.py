@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from abc_robot.control.stats import percentiles
+from abc_robot.runtime.stats import percentiles
 
 __all__ = ["RateLoop"]
 

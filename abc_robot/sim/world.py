@@ -69,6 +69,9 @@ class SimWorld:
         self._arms = {arm: self._index(arm) for arm in ARMS}
         self._body_ids: dict[str, int] = {}
         self._finger_mask: dict[str, np.ndarray] = {}  # per arm: geom id -> is one of its fingers
+        for arm, a in self._arms.items():
+            self._finger_mask[arm] = np.zeros(self.model.ngeom, dtype=bool)
+            self._finger_mask[arm][list(a.finger_geoms)] = True
         self._renderer = CameraRenderer(
             self.model, self.cfg.image_width, self.cfg.image_height, self.cfg.render_quality
         )
@@ -237,7 +240,7 @@ class SimWorld:
 
     def fingers_touching(self, arm: str, name: str) -> int:
         """How many of ``arm``'s two fingers touch object ``name`` now (0, 1 or 2)."""
-        a = self._arm(arm)
+        self._arm(arm)  # an unknown arm is a clear error, not a KeyError
         body = self._body(name)
         d = self.data
         if d.ncon == 0:
@@ -246,10 +249,7 @@ class SimWorld:
         # builds a wrapper per contact (and ``np.isin`` on a handful of ids costs ~50 µs).
         geom = d.contact.geom[: d.ncon]
         bodies = self.model.geom_bodyid[geom]
-        is_finger = self._finger_mask.get(arm)
-        if is_finger is None:
-            is_finger = self._finger_mask[arm] = np.zeros(self.model.ngeom, dtype=bool)
-            is_finger[list(a.finger_geoms)] = True
+        is_finger = self._finger_mask[arm]
         touching = set(bodies[is_finger[geom[:, 0]] & (bodies[:, 1] == body), 0].tolist())
         touching |= set(bodies[is_finger[geom[:, 1]] & (bodies[:, 0] == body), 1].tolist())
         return len(touching)

@@ -1,4 +1,4 @@
-"""Ring buffers of samples with percentiles, for status lines and summaries."""
+"""Percentiles and ring buffers of samples, for heartbeats, status lines and summaries."""
 
 from __future__ import annotations
 
