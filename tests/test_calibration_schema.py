@@ -17,7 +17,7 @@ from abc_robot.calibration.schema import (
 from abc_robot.cli.calibrate import main
 from abc_robot.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "calibration" / "example_rig"
+EXAMPLE = Path(__file__).resolve().parents[1] / "rigs" / "example_mixed"
 CAL = LeaderCalibration(
     arm="left", offsets_rad=(0.1, -0.2, 0.3, 1.5708, 0.0, -3.0), signs=(1.0, -1.0, 1.0, 1.0, -1.0, 1.0),
     gripper_open_rad=0.4, gripper_closed_rad=1.1, port="/dev/ttyUSB0",

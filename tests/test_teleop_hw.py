@@ -45,7 +45,7 @@ from abc_robot.transport import LatestSubscriber
 from .utils import REPO, wait_for
 
 LAUNCH = REPO / "launch" / "teleop_hw.yaml"
-RIG = REPO / "calibration" / "example_rig"
+RIG = REPO / "rigs" / "example_mixed"
 #: A pose both arms reach comfortably (joints [rad]); leaders swing around it.
 CENTER = [0.0, 1.3, 1.2, -1.2, 0.0, 0.0]
 ARMS = ("left", "right")
