@@ -16,9 +16,14 @@ Power-up wrap: a real servo reports its shaft angle only modulo one turn when it
 up (Present Position in ``[0, 4096)``); ``wraps`` adds whole turns on top, so a driver
 must resolve the 2π ambiguity at every start. :meth:`power_cycle` repeats this.
 
-Faults: :meth:`mute` (no replies), :meth:`corrupt_next` / :meth:`corrupt_all` (wrong
-CRC), :meth:`set_missing` (one servo gone), :meth:`unplug` / :meth:`replug` (the port
-vanishes; the stable symlink ``link`` points at a new pty when it comes back).
+Faults: :meth:`mute` (no replies), :meth:`drop_next` (the next replies lost),
+:meth:`corrupt_next` / :meth:`corrupt_all` (wrong CRC), :meth:`set_missing` (one servo
+gone), :meth:`set_status_error` (a servo's status packets carry an error byte, e.g. the
+hardware alert bit), ``reply_delay_s`` (every reply reaches the host that much later, as
+through a USB adapter whose latency timer holds the bytes: the servos still latch their
+registers when the request arrives), ``fast_sync_read=False`` (older firmware: each
+servo answers FAST_SYNC_READ with an instruction error), :meth:`unplug` / :meth:`replug`
+(the port vanishes; the stable symlink ``link`` points at a new pty when it comes back).
 
 Example::
 
@@ -212,6 +217,10 @@ class DynamixelChainEmulator(PtyDevice):
         return_delay: Return Delay Time register at start [2 µs] (factory: 250);
             honoured before each status packet.
         model_number: Model Number register (1020: XM430-W350).
+        reply_delay_s: [s] extra time before each reply reaches the host (an adapter's
+            latency timer); replies keep their order and the data is latched on arrival
+            of the request.
+        fast_sync_read: False: the servos reject FAST_SYNC_READ (instruction error status).
     """
 
     def __init__(
@@ -226,6 +235,8 @@ class DynamixelChainEmulator(PtyDevice):
         return_delay: int = 250,
         model_number: int = 1020,
         firmware: int = 52,
+        reply_delay_s: float = 0.0,
+        fast_sync_read: bool = True,
     ) -> None:
         self.link = Path(link)
         self.ids = [int(i) for i in ids]
@@ -233,6 +244,11 @@ class DynamixelChainEmulator(PtyDevice):
             raise ValueError(f"ids must be distinct and in 0..253, got {self.ids}")
         self.trajectory = trajectory
         self.lag_s = lag_s
+        self.reply_delay_s = float(reply_delay_s)
+        self.fast_sync_read = fast_sync_read
+        self._outbox: list[tuple[float, bytes]] = []  # (due monotonic [s], wire bytes)
+        self._drop = 0
+        self._status_error: dict[int, int] = {}
         self._lock = threading.RLock()
         self.servos = [EmulatedServo(i, model_number, firmware) for i in self.ids]
         for s in self.servos:
@@ -326,6 +342,21 @@ class DynamixelChainEmulator(PtyDevice):
         with self._lock:
             self._muted = muted
 
+    def drop_next(self, n: int = 1) -> None:
+        """Lose the next ``n`` replies (noise on the bus): the requests are still executed."""
+        with self._lock:
+            self._drop += n
+
+    def set_status_error(self, dxl_id: int, error: int = 0) -> None:
+        """Status packets of servo ``dxl_id`` carry ``error`` (``Err.*``; 0 clears).
+
+        ``Err.ALERT`` (0x80) alone keeps the data (a hardware alert: the reading is valid);
+        an error number in the low 7 bits means the instruction failed.
+        """
+        with self._lock:
+            self.servo(dxl_id)
+            self._status_error[dxl_id] = error
+
     def corrupt_next(self, n: int = 1) -> None:
         """Spoil the CRC of the next ``n`` status packets."""
         with self._lock:
@@ -361,6 +392,7 @@ class DynamixelChainEmulator(PtyDevice):
 
     def _on_plug(self) -> None:
         self._reader.reset()
+        self._outbox.clear()
 
     def _update(self) -> None:
         now = time.monotonic()
@@ -401,7 +433,14 @@ class DynamixelChainEmulator(PtyDevice):
                     s = self._present(i)
                     if s is not None:
                         err, data = s.read(address, length)
+                        err |= self._status_error.get(i, 0)
                         out.append((s, build_status(i, err, data)))
+                return out
+            if not self.fast_sync_read:
+                for i in ids:
+                    s = self._present(i)
+                    if s is not None:
+                        out.append((s, build_status(i, Err.INSTRUCTION)))
                 return out
             blocks: list[tuple[int, int, bytes]] = []
             first: EmulatedServo | None = None
@@ -414,7 +453,8 @@ class DynamixelChainEmulator(PtyDevice):
                     continue
                 first = first or s
                 err, data = s.read(address, length)
-                blocks.append((err, i, data if not err else bytes(length)))
+                err |= self._status_error.get(i, 0)
+                blocks.append((err, i, data if not err & 0x7F else bytes(length)))
             if first is None:
                 return out
             wire = build_fast_sync_read_status(blocks)
@@ -444,7 +484,8 @@ class DynamixelChainEmulator(PtyDevice):
             elif pkt.instruction == Inst.READ and len(p) >= 4:
                 self._update()
                 err, data = s.read(p[0] | p[1] << 8, p[2] | p[3] << 8)
-                out.append((s, build_status(s.dxl_id, err, data)))
+                err |= self._status_error.get(s.dxl_id, 0)
+                out.append((s, build_status(s.dxl_id, err, data if not err & 0x7F else b"")))
             elif pkt.instruction == Inst.WRITE and len(p) >= 3:
                 self._update()
                 err = s.write(p[0] | p[1] << 8, bytes(p[2:]))
@@ -461,17 +502,35 @@ class DynamixelChainEmulator(PtyDevice):
         for s, wire in replies:
             if self._muted:
                 return
+            if self._drop:
+                self._drop -= 1
+                continue
             delay_s = s.get(ct.RETURN_DELAY_TIME) * 2e-6
-            if delay_s > 0:
-                time.sleep(delay_s)
             if self._corrupt:
                 self._corrupt -= self._corrupt > 0
                 wire = wire[:-1] + bytes([wire[-1] ^ 0x5A])
-            try:
-                os.write(master, wire)
-                self.replies_sent += 1
-            except OSError:
-                return  # nobody has the port open: the bytes are lost, as on a real bus
+            if self.reply_delay_s > 0:
+                # Held by the adapter: queued, sent by the serve loop when due (in order).
+                due = max(time.monotonic() + delay_s + self.reply_delay_s, self._outbox[-1][0] if self._outbox else 0.0)
+                self._outbox.append((due, wire))
+                continue
+            if delay_s > 0:
+                time.sleep(delay_s)
+            self._write(master, wire)
+
+    def _write(self, master: int, wire: bytes) -> None:
+        try:
+            os.write(master, wire)
+            self.replies_sent += 1
+        except OSError:
+            pass  # nobody has the port open: the bytes are lost, as on a real bus
+
+    def _flush_due(self, master: int) -> float:
+        """Send the queued replies that are due; return the wait [s] until the next one."""
+        now = time.monotonic()
+        while self._outbox and self._outbox[0][0] <= now:
+            self._write(master, self._outbox.pop(0)[1])
+        return self._outbox[0][0] - now if self._outbox else 0.01
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -479,8 +538,10 @@ class DynamixelChainEmulator(PtyDevice):
             if master is None:
                 time.sleep(0.005)
                 continue
+            with self._lock:
+                wait_s = self._flush_due(master) if master == self._master else 0.0
             try:
-                ready, _, _ = select.select([master], [], [], 0.01)
+                ready, _, _ = select.select([master], [], [], min(0.01, max(0.0, wait_s)))
             except (OSError, ValueError):
                 time.sleep(0.001)
                 continue
@@ -519,13 +580,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ids", default="1-7", help="servo ids, e.g. 1-7 or 1,2,5")
     ap.add_argument("--sine", nargs=2, type=float, metavar=("AMP_RAD", "PERIOD_S"), help="move every shaft on a sine")
     ap.add_argument("--return-delay", type=int, default=250, help="Return Delay Time at start [2 µs]")
+    ap.add_argument("--reply-delay-ms", type=float, default=0.0, help="extra delay of every reply [ms] (adapter latency)")
     args = ap.parse_args(argv)
     ids = _parse_ids(args.ids)
     traj: Trajectory | None = None
     if args.sine:
         amp, period = args.sine
         traj = lambda t: [amp * math.sin(2 * math.pi * t / period + 0.3 * k) for k in range(len(ids))]  # noqa: E731
-    emu = DynamixelChainEmulator(args.link, ids, trajectory=traj, return_delay=args.return_delay)
+    emu = DynamixelChainEmulator(
+        args.link, ids, trajectory=traj, return_delay=args.return_delay, reply_delay_s=args.reply_delay_ms / 1e3
+    )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

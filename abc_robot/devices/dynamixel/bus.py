@@ -14,7 +14,21 @@
   ``/dev/serial/by-id/...`` name) every ``reconnect_interval_s`` and the drivers'
   ``on_reconnect`` hooks run (they re-resolve turn counts: the servos may have been
   power-cycled meanwhile);
-- the USB **latency timer** check at connect (:mod:`.usb`).
+- the USB **latency timer** check at connect (:mod:`.usb`);
+- **no stale reply, ever**: Protocol 2.0 has no sequence number, so the late answer to
+  a timed-out request would read as the answer to the next one (data latched a whole
+  request earlier, stamped now). Before every request the port is drained; after a
+  request that got no complete answer, the next one waits until ``late_window_ms``
+  past that request's deadline (longer when replies were seen later than that), and
+  everything arriving meanwhile is dropped and counted as late; a reply completing
+  after its own deadline is dropped too; bytes found waiting with no request
+  outstanding are counted as a backlog. Chronic lateness becomes the fault, with its
+  fix (the adapter's latency timer, or ``timeout_ms``);
+- **status errors**: a status packet whose error byte is set is never used as data
+  (the servo and the error are named); the hardware alert bit (0x80) is reported in
+  ``alert`` and the log while the data stays in use; servos that reject
+  FAST_SYNC_READ are detected as such (auto mode then uses SYNC_READ), while mere
+  missing replies switch auto mode off only after several fast misses in a row.
 
 The SDK's own packet timeout assumes a 16 ms latency timer (34 ms per failed read,
 spent busy-polling); ours is ``timeout_ms`` (default 10 ms), spent asleep on the port
@@ -24,16 +38,18 @@ CPU, even at real-time priority.
 
 from __future__ import annotations
 
+import select
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from abc_robot.devices.dynamixel import control_table as ct
 from abc_robot.devices.dynamixel.config import BusConfig, expand_port
 from abc_robot.devices.dynamixel.exchange import PKT_ERROR, PKT_PARAMETER0, PacketHandlerIO, exchange, ping_packet
-from abc_robot.devices.dynamixel.group import Reading, SyncRead
+from abc_robot.devices.dynamixel.group import FAST_REJECTED, LATE, STATUS_ERROR, Reading, SyncRead
 from abc_robot.devices.dynamixel.sdk import (
     COMM_RX_CORRUPT,
     COMM_RX_TIMEOUT,
@@ -56,6 +72,14 @@ except ImportError:  # pragma: no cover - not POSIX
 #: What a vanished serial device raises inside the SDK: pyserial's SerialException (an
 #: OSError), termios.error from a flush of a dead tty, ValueError from a closed fd.
 PORT_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, _TermiosError)
+
+#: Fast sync reads unanswered in a row (each followed by a SYNC_READ that worked) before
+#: auto mode decides the servos do not support FAST_SYNC_READ.
+FAST_MISSES_TO_GIVE_UP = 3
+#: Late replies among the recent ones that make lateness chronic (the fault names the fix).
+_CHRONIC_LATE = 3
+#: [ms] a drain keeps going while bytes keep coming, up to this; beyond it: a backlog.
+_DRAIN_CAP_MS = 200.0
 
 class DynamixelBus:
     """A Dynamixel Protocol 2.0 bus; see the module docstring.
@@ -81,8 +105,17 @@ class DynamixelBus:
         self._ever_connected = False
         self.on_reconnect: list[Callable[[], None]] = []
         self.fault_log: list[str] = []
-        self.counts = {"reads": 0, "timeouts": 0, "corrupt": 0, "retries": 0, "port_errors": 0, "reconnects": 0, "writes_failed": 0}
+        self.counts = {
+            "reads": 0, "timeouts": 0, "corrupt": 0, "retries": 0, "port_errors": 0, "reconnects": 0,
+            "writes_failed": 0, "status_errors": 0, "alerts": 0, "late_replies": 0, "late_bytes": 0, "backlogs": 0,
+        }  # fmt: skip
         self.latency_warning: str | None = None
+        #: Hardware alert of the last successful read (servos and what to do), None if none.
+        self.alert: str | None = None
+        #: Why replies are chronically late and how to fix it, None while they are not.
+        self.lateness: str | None = None
+        self._pending_ns: int | None = None  # send time of a request still owed an answer
+        self._late_ms: deque[float] = deque(maxlen=16)  # lateness of recent late replies [ms]
 
     # ---- lifecycle ---------------------------------------------------------------------
     @property
@@ -176,11 +209,7 @@ class DynamixelBus:
                     self._lost(f"port error during read: {exc}")
                     return None
                 if result == COMM_SUCCESS:
-                    if group.fast is None and fast:
-                        group.fast = True
-                    group.use_normal = False
-                    self.counts["reads"] += 1
-                    self._fault = None
+                    self._read_ok(group, fast)
                     return Reading(group.extract(), stamp, done - stamp)
                 self._read_failed(group, fast, result)
             return None
@@ -188,24 +217,136 @@ class DynamixelBus:
     def _read_once(self, group: SyncRead, fast: bool) -> tuple[int, int, int]:
         port = self._port
         assert port is not None
+        self._settle(port)
         result, stamp = group.transfer(self._ph, port, fast, self.config.timeout_ms)
+        # Whatever did not answer may still be on its way: the next request waits for it.
+        self._pending_ns = None if result in (COMM_SUCCESS, STATUS_ERROR, FAST_REJECTED) else stamp
+        if result == LATE:
+            self._note_late((time.monotonic_ns() - stamp) / 1e6)
         return result, stamp, time.monotonic_ns()
 
-    def _read_failed(self, group: SyncRead, fast: bool, result: int) -> None:
-        kind = "corrupt reply (CRC)" if result == COMM_RX_CORRUPT else "no reply"
-        self.counts["corrupt" if result == COMM_RX_CORRUPT else "timeouts"] += 1
+    def _read_ok(self, group: SyncRead, fast: bool) -> None:
         if fast:
+            group.fast_misses = 0
+            if group.fast is None:
+                group.fast = True
+        elif group.fast is None and group.fast_misses >= FAST_MISSES_TO_GIVE_UP:
+            group.fast = False
+            self._log(
+                f"no answer to FAST_SYNC_READ {group.fast_misses} times in a row while SYNC_READ works; "
+                "using SYNC_READ (set fast_sync_read: off to skip the probe)"
+            )
+        group.use_normal = False
+        self.counts["reads"] += 1
+        self._fault = None
+        if group.alerts:
+            self.counts["alerts"] += 1
+            alert = (
+                f"servo(s) {list(group.alerts)} report a hardware alert (status bit 0x80): read their Hardware Error "
+                "Status (register 70: overload, overheating, input voltage, encoder) and reboot them"
+            )
+            if alert != self.alert:
+                self._log(alert)
+            self.alert = alert
+        else:
+            self.alert = None
+
+    def _read_failed(self, group: SyncRead, fast: bool, result: int) -> None:
+        if result == FAST_REJECTED:
+            who, error = group.error or (group.ids[0], 0)
+            why = f"servo {who} rejects FAST_SYNC_READ ({self._ph.getRxPacketError(error)})"
             if group.fast is None:
                 group.fast = False
-                self._log("servos do not answer FAST_SYNC_READ; using SYNC_READ")
-            group.use_normal = True  # a normal read names the servo at fault
-            self._set_fault(f"fast sync read of {list(group.ids)}: {kind}")
+                self._log(f"{why}: older firmware; using SYNC_READ")
+            else:  # fast_sync_read: on
+                group.use_normal = True
+            self._set_fault(f"{why}: set fast_sync_read: auto or off")
             return
-        who = group.first_silent_id()
-        where = f"servo {who}" if who is not None else f"servos {list(group.ids)}"
-        if result not in (COMM_RX_TIMEOUT, COMM_RX_CORRUPT):
+        if result == STATUS_ERROR:
+            self.counts["status_errors"] += 1
+            who, error = group.error or (group.ids[0], 0)
+            self._set_fault(f"servo {who}: status error 0x{error:02x} ({self._ph.getRxPacketError(error)}); data not used")
+            return
+        if result == LATE:
+            kind = "late reply (dropped)"
+        elif result == COMM_RX_CORRUPT:
+            kind = "corrupt reply (CRC)"
+        elif result == COMM_RX_TIMEOUT:
+            kind = "no reply"
+        else:
             kind = self._ph.getTxRxResult(result)
-        self._set_fault(f"{where}: {kind} within {self.config.timeout_ms:g} ms")
+        self.counts["corrupt" if result == COMM_RX_CORRUPT else "timeouts"] += 1
+        if fast:
+            group.fast_misses += 1
+            group.use_normal = True  # a normal read names the servo at fault
+            self._set_fault(self._with_lateness(f"fast sync read of {list(group.ids)}: {kind}"))
+            return
+        silent = group.first_silent_id()
+        where = f"servo {silent}" if silent is not None else f"servos {list(group.ids)}"
+        self._set_fault(self._with_lateness(f"{where}: {kind} within {self.config.timeout_ms:g} ms"))
+
+    # ---- late replies ----------------------------------------------------------------------
+    def _late_window_ms(self) -> float:
+        """[ms] how long after a request's deadline its answer may still come."""
+        seen = max(self._late_ms, default=0.0) * 1.5 - self.config.timeout_ms
+        return max(self.config.late_window_ms, seen)
+
+    def _note_late(self, late_ms: float) -> None:
+        self.counts["late_replies"] += 1
+        self._late_ms.append(late_ms)
+        if sum(1 for x in self._late_ms if x > self.config.timeout_ms) < _CHRONIC_LATE:
+            return
+        worst = max(self._late_ms)
+        text = (
+            f"replies arrive up to {worst:.1f} ms after the request, later than timeout_ms={self.config.timeout_ms:g}: "
+            "set the USB adapter's latency timer to 1 ms (`echo 1 | sudo tee "
+            "/sys/bus/usb-serial/devices/ttyUSBx/latency_timer`, `abc-rig udev` makes it permanent) "
+            f"or raise timeout_ms above {1.5 * worst:.0f}"
+        )
+        if self.lateness is None:
+            self._log(text)
+        self.lateness = text
+
+    def _with_lateness(self, fault: str) -> str:
+        return f"{fault}; {self.lateness}" if self.lateness else fault
+
+    def _settle(self, port: PortHandlerLike) -> None:
+        """Leave nothing on the port that the next request's answer could be confused with.
+
+        Drops what is already waiting; after a request that got no complete answer, also
+        waits (asleep on the port) until its answer could no longer come, dropping it.
+        """
+        ser = port.ser
+        waiting = ser.in_waiting
+        if waiting and self._pending_ns is None:
+            # Bytes nobody asked for: an earlier answer came later than it seemed.
+            self.counts["backlogs"] += 1
+            self._log(f"backlog: {waiting} bytes were waiting with no request outstanding (dropped)")
+        if waiting:
+            self.counts["late_bytes"] += len(ser.read(waiting))
+        sent_ns, self._pending_ns = self._pending_ns, None
+        if sent_ns is None:
+            return
+        end_ns = sent_ns + int((self.config.timeout_ms + self._late_window_ms()) * 1e6)
+        cap_ns = end_ns + int(_DRAIN_CAP_MS * 1e6)
+        first_ns: int | None = None
+        while True:
+            now = time.monotonic_ns()
+            if now >= cap_ns:
+                self.counts["backlogs"] += 1
+                self._set_fault(f"backlog: bytes kept arriving for {_DRAIN_CAP_MS:g} ms after a request's deadline")
+                break
+            if now >= end_ns and not ser.in_waiting:
+                break
+            select.select([ser.fileno()], [], [], max(0.0, end_ns - now) / 1e9 if now < end_ns else 0.002)
+            waiting = ser.in_waiting
+            if waiting:
+                first_ns = first_ns or time.monotonic_ns()
+                self.counts["late_bytes"] += len(ser.read(waiting))
+            elif now >= end_ns:
+                break
+        if first_ns is not None:
+            self._note_late((first_ns - sent_ns) / 1e6)
 
     # ---- writes and single registers -------------------------------------------------------
     def sync_write(self, reg: ct.Reg, values: dict[int, int]) -> bool:
@@ -255,10 +396,18 @@ class DynamixelBus:
                 continue
             rx, result = got
             data = rx[PKT_PARAMETER0 + 1 : PKT_PARAMETER0 + 1 + reg.size] if rx is not None else []
-            if result == COMM_SUCCESS and len(data) == reg.size:
+            error = rx[PKT_ERROR] if rx is not None else 0
+            if result == COMM_SUCCESS and not (error & 0x7F) and len(data) == reg.size:
                 v = int.from_bytes(bytes(data), "little")
                 return ct.to_signed(v, reg.size) if reg.signed else v
-            self._set_fault(f"servo {dxl_id}: read {reg.name}: {self._ph.getTxRxResult(result)}")
+            if result == COMM_SUCCESS and error & 0x7F:
+                self.counts["status_errors"] += 1
+                why = f"status error 0x{error:02x} ({self._ph.getRxPacketError(error)})"
+            elif result == COMM_SUCCESS:
+                why = f"{len(data)} data bytes instead of {reg.size}"
+            else:
+                why = self._ph.getTxRxResult(result)
+            self._set_fault(f"servo {dxl_id}: read {reg.name}: {why}")
         return None
 
     def ping(self, dxl_id: int, attempts: int | None = None, timeout_ms: float | None = None) -> int | None:
@@ -282,7 +431,12 @@ class DynamixelBus:
             if port is None and (not reopen or not self._reconnect() or (port := self._port) is None):
                 return None
             try:
-                return exchange(self._ph, port, dxl_id, lambda: send(port), timeout_ms or self.config.timeout_ms)
+                self._settle(port)
+                sent_ns = time.monotonic_ns()
+                rx, result = exchange(self._ph, port, dxl_id, lambda: send(port), timeout_ms or self.config.timeout_ms)
+                if result != COMM_SUCCESS:
+                    self._pending_ns = sent_ns
+                return rx, result
             except PORT_ERRORS as exc:
                 self._lost(f"port error during {what}: {exc}")
                 return None
@@ -295,6 +449,8 @@ class DynamixelBus:
             "connected": self.is_connected,
             "fault": self._fault,
             "fast_sync_read": [g.fast for g in self._reads],
+            "alert": self.alert,
+            "lateness": self.lateness,
             **self.counts,
         }
 
@@ -326,6 +482,8 @@ class DynamixelBus:
             if self.config.fast_sync_read == "auto":
                 g.fast = None  # the servos may have been swapped: probe again
             g.use_normal = False
+            g.fast_misses = 0
+        self._pending_ns = None
         self._log(f"port reopened (reconnect #{self.counts['reconnects']})")
         for hook in list(self.on_reconnect):
             hook()

@@ -52,6 +52,10 @@ class BusConfig:
             (set it once with Dynamixel Wizard). 4 Mbaud: ~0.3 ms of wire per 7-servo read.
         timeout_ms: [ms] wait for a read's replies before counting a timeout.
         retries: extra attempts of a failed read or write within one call.
+        late_window_ms: [ms] after a request that got no answer, how long past its deadline
+            its answer may still arrive (it is then dropped, never read as the answer to the
+            next request): longer than an FTDI adapter's default 16 ms latency timer. Grows
+            by itself when replies are seen arriving later.
         fast_sync_read: ``auto`` (use FAST_SYNC_READ if the servos answer it), ``on``, ``off``.
         reconnect_interval_s: [s] time between attempts to reopen a lost port.
         return_delay_us: [µs] Return Delay Time written at connect (factory: 500 µs per
@@ -68,6 +72,7 @@ class BusConfig:
     reconnect_interval_s: float = 0.5
     return_delay_us: int | None = 0
     check_latency: bool = True
+    late_window_ms: float = 25.0
 
     def __post_init__(self) -> None:
         if not self.port:
@@ -82,6 +87,8 @@ class BusConfig:
             raise _Invalid("timeout_ms", "timeout_ms and reconnect_interval_s must be positive")
         if self.retries < 0:
             raise _Invalid("retries", "must be >= 0")
+        if self.late_window_ms < 0:
+            raise _Invalid("late_window_ms", "must be >= 0")
         if self.return_delay_us is not None and not 0 <= self.return_delay_us <= 508:
             raise _Invalid("return_delay_us", "must be in 0..508 µs (the register counts 2 µs steps)")
 
@@ -91,8 +98,8 @@ class DynamixelArmConfig:
     """A position-controlled Dynamixel arm.
 
     Joint ``j`` = ``sign_j · (servo_j − offset_j) + 2πk_j`` [rad] (``k_j`` picked at each
-    start to fit the joint range, as for the leader); the gripper opening in [0, 1] maps
-    linearly from ``gripper_open_rad`` to ``gripper_closed_rad`` (servo angle).
+    start to fit the joint range, as for the leader); the gripper opening in [0, 1] (0 closed,
+    1 open) maps linearly from ``gripper_closed_rad`` to ``gripper_open_rad`` (servo angle).
 
     Attributes:
         port: serial device (prefer ``/dev/serial/by-id/...``).
@@ -101,7 +108,7 @@ class DynamixelArmConfig:
         offsets_rad: [rad] servo angle at joint zero (6).
         signs: +1/-1 per joint (6).
         joint_lower_rad / joint_upper_rad: [rad] joint limits (6); commands are clamped.
-        gripper_open_rad / gripper_closed_rad: [rad] gripper servo angle at opening 0 / 1.
+        gripper_open_rad / gripper_closed_rad: [rad] gripper servo angle at opening 1 (open) / 0 (closed).
         joint_mode: operating mode of the joint servos; ``extended_position`` (default)
             accepts goals on any turn, ``position`` only within one turn (0..4095).
         gripper_mode: operating mode of the gripper servo; ``current_based_position``
