@@ -20,6 +20,7 @@ __all__ = [
     "ARM_JOINTS",
     "FINGER_JOINT",
     "FINGER_TRAVEL_M",
+    "TORQUE_FINGER_ARMATURE_KG",
     "attach_arm",
     "COLLISION_GROUP",
     "CONTACT_WORLD",
@@ -32,6 +33,9 @@ ARM_JOINTS: tuple[str, ...] = ("joint1", "joint2", "joint3", "joint4", "joint5",
 FINGER_JOINT = "finger_left"
 #: Finger travel [m] from closed (0) to open, as in the URDF's finger joint limit.
 FINGER_TRAVEL_M = 0.0475
+
+#: Finger armature [kg] of the torque-controlled variant (reflected gripper motor rotor).
+TORQUE_FINGER_ARMATURE_KG = 2.0
 
 #: Geom group of collision-only geoms: not drawn by the cameras (groups 0-2 are drawn),
 #: so each link is rendered once, with its visual geom.
@@ -74,6 +78,9 @@ class ArmDrive:
         gripper_kv: finger servo damping [N·s/m].
         gripper_force_n: largest finger force [N] (what a grasp squeezes with).
         gravity_compensation: cancel the links' weight (the real controller does).
+        torque_control: motors instead of position servos (the hardware twin): each
+            joint's ``ctrl`` is its torque [N·m] and the gripper's its finger force [N],
+            limited by the URDF's effort limits; the servo gains are then unused.
     """
 
     kp: tuple[float, ...] = (2500.0, 2900.0, 1600.0, 220.0, 115.0, 75.0)
@@ -83,6 +90,7 @@ class ArmDrive:
     gripper_kv: float = 30.0  # [N·s/m]
     gripper_force_n: float = 25.0  # [N]
     gravity_compensation: bool = True
+    torque_control: bool = False
 
     def __post_init__(self) -> None:
         for name in ("kp", "kv", "armature"):
@@ -124,10 +132,15 @@ def attach_arm(spec: mujoco.MjSpec, placement: ArmPlacement, index: int, drive: 
         joint = spec.joint(prefix + name)
         joint.armature = drive.armature[j]
         act = spec.add_actuator(name=prefix + name, target=prefix + name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        lim = joint.actfrcrange[1] if joint.actfrclimited != mujoco.mjtLimited.mjLIMITED_FALSE else 0.0
+        if drive.torque_control:
+            act.set_to_motor()
+            act.ctrlrange = [-lim, lim] if lim > 0 else [-1e3, 1e3]
+            act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+            continue
         act.set_to_position(kp=drive.kp[j], kv=drive.kv[j])
         act.ctrlrange = list(joint.range)
         act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
-        lim = joint.actfrcrange[1] if joint.actfrclimited != mujoco.mjtLimited.mjLIMITED_FALSE else 0.0
         if lim > 0:
             act.forcerange = [-lim, lim]
             act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
@@ -135,6 +148,14 @@ def attach_arm(spec: mujoco.MjSpec, placement: ArmPlacement, index: int, drive: 
     finger = spec.joint(prefix + FINGER_JOINT)
     finger.armature = 0.005
     act = spec.add_actuator(name=prefix + "gripper", target=prefix + FINGER_JOINT, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+    if drive.torque_control:
+        # The gripper motor's rotor, reflected through its linkage onto the finger: it is
+        # what keeps a stiff MIT law (computed outside, once per physics step) stable.
+        finger.armature = TORQUE_FINGER_ARMATURE_KG
+        act.set_to_motor()
+        act.ctrlrange = [-drive.gripper_force_n, drive.gripper_force_n]
+        act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+        return prefix
     # force = kp·(travel·(1 − ctrl) − x) − kv·ẋ, written as gain·ctrl + bias.
     kp, kv, travel = drive.gripper_kp, drive.gripper_kv, FINGER_TRAVEL_M
     act.gaintype = mujoco.mjtGain.mjGAIN_FIXED
