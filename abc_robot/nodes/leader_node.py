@@ -195,7 +195,12 @@ class LeaderNode(Node):
             "failed_reads": self.failed_reads,
             "turn_resolves": self.reader.resolves,
             "latency_warning": bus.latency_warning,
-            **{k: bus.counts[k] for k in ("timeouts", "corrupt", "port_errors", "reconnects")},
+            "lateness": bus.lateness,
+            "alert": bus.alert,
+            **{
+                k: bus.counts[k]
+                for k in ("timeouts", "corrupt", "port_errors", "reconnects", "status_errors", "late_replies", "backlogs")
+            },
         }
 
     # ---- internals -------------------------------------------------------------------------
