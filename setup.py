@@ -32,6 +32,9 @@ setup(
         "av>=12",
         "pyrealsense2>=2.54; platform_machine=='x86_64'",
         TORCH,
+        "mcap>=1.2",
+        "mcap-protobuf-support>=0.5",
+        "foxglove-sdk>=0.30",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6", "pytest-timeout>=2", "ruff", "mypy"],

@@ -78,7 +78,7 @@ def test_metadata_has_the_abc_fields_and_ours(episode):
     assert meta["cameras"] == list(CAMS)
     assert meta["camera_resolutions"] == {c: [224, 224] for c in CAMS}
     assert meta["t0_ns"] == T0 and meta["tick_ns"] == TICK_NS == 33_333_333
-    assert meta["num_steps"] == N and meta["alignment"] == "causal"
+    assert meta["num_steps"] == N and meta["alignment"] == "fixed_clock_30hz_causal"
     assert meta["format_version"] == 1 and meta["rig"] == "test"
     assert meta["outcome"] == {"success": False, "progress": 0.25, "ended_by": "fail"}
     assert meta["control_source_segments"] == [

@@ -62,6 +62,7 @@ __all__ = [
     "EPISODE_PREFIX",
     "NORM_STATS",
     "ALIGNMENT",
+    "ALIGNMENTS",
     "CONTROL_SOURCES",
     "combine_sources",
     "source_segments",
@@ -98,8 +99,11 @@ RECORDING_DIR = "_recording"
 UNRECOVERABLE_DIR = "_unrecoverable"
 EPISODE_PREFIX = "episode_"
 NORM_STATS = "norm_stats.json"
-#: How rows are placed on the clock (``alignment`` in the metadata).
-ALIGNMENT = "causal"
+#: How rows are placed on the clock (``alignment`` in the metadata), spelled as the
+#: public ``export_mcap.py`` writes it. Files written before say ``"causal"``: same rule.
+ALIGNMENT = "fixed_clock_30hz_causal"
+#: Every spelling of :data:`ALIGNMENT` a reader accepts.
+ALIGNMENTS = (ALIGNMENT, "causal")
 
 #: Who was in control at a step, most telling first: a step where either arm is
 #: corrected by the operator is an intervention step of the rig.

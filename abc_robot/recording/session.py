@@ -11,6 +11,11 @@ a tick is older than ``camera_timeout_ns`` is *lost* from that step (its view ke
 its last frame, black if it never sent one) and *back* when fresh frames resume;
 both are events in the metadata, with per-camera counts of frames the camera itself
 dropped (``frame_index`` gaps) and of steps that reused an old frame.
+
+With an MCAP writer (``mcap=``, the release layout), every message is also streamed
+into it as it arrives, at its own stamp and rate: from each source's latest sample at
+or before ``t0_ns`` on, up to the end stamp (:meth:`EpisodeSession.end_at`). With
+``write_abc=False`` only the MCAP is written (rows are still counted on the clock).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 
 from abc_robot.recording.aligner import Tick, TickAligner
 from abc_robot.recording.layout import GOP, TICK_NS, combine_sources
+from abc_robot.recording.mcap_writer import McapEpisodeWriter
 from abc_robot.recording.steps import pose7
 from abc_robot.recording.video import VideoConfig
 from abc_robot.recording.writer import EpisodeWriter
@@ -87,6 +93,9 @@ class EpisodeSession:
         camera_timeout_ns: a camera with no frame this long at a tick is lost [ns].
         video: encoder settings.
         metadata: extra metadata fields (rig, calibration, start event...).
+        mcap: an MCAP writer to stream every message into (the release layout).
+        write_abc: write the training layout (False: the MCAP alone).
+        intrinsics: camera → intrinsics for the MCAP's calibration topics.
     """
 
     def __init__(
@@ -101,7 +110,12 @@ class EpisodeSession:
         camera_timeout_ns: int = 500_000_000,
         video: VideoConfig | None = None,
         metadata: Mapping[str, Any] | None = None,
+        mcap: McapEpisodeWriter | None = None,
+        write_abc: bool = True,
+        intrinsics: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
+        if mcap is None and not write_abc:
+            raise ValueError("nothing to write: give an MCAP writer or write_abc=True")
         self.arms = tuple(arms)
         self.cameras = tuple(cameras)
         self.camera_timeout_ns = camera_timeout_ns
@@ -111,20 +125,44 @@ class EpisodeSession:
         self.samples = {t: 0 for t in self.topics}
         self.late_ticks = 0
         self.encode_ns: list[int] = []
-        self.writer = EpisodeWriter(root, task_name, self.cameras, t0_ns=t0_ns, video=video, metadata=metadata)
+        self.mcap = mcap
+        self.mcap_ns: list[int] = []
+        self.mcap_until_ns: int | None = None
+        self.intrinsics = dict(intrinsics or {})
+        self._calibrated: set[str] = set()
+        self._last_mode: dict[str, tuple[str, str]] = {}
+        self.writer: EpisodeWriter | None = None
+        if write_abc:
+            self.writer = EpisodeWriter(root, task_name, self.cameras, t0_ns=t0_ns, video=video, metadata=metadata)
+        self.steps = 0
         for topic, msgs in (history or {}).items():
-            for msg in msgs:
-                self.add(topic, msg)
+            seq = list(msgs)
+            # The MCAP starts at each source's latest sample at or before t0.
+            first = max([i for i, m in enumerate(seq) if int(m.stamp_ns) <= t0_ns] or [0])
+            for i, msg in enumerate(seq):
+                self.add(topic, msg, to_mcap=i >= first)
 
     @property
     def num_steps(self) -> int:
-        return self.writer.num_steps
+        return self.writer.num_steps if self.writer is not None else self.steps
 
     @property
     def path(self) -> Path:
-        return self.writer.path
+        if self.writer is not None:
+            return self.writer.path
+        assert self.mcap is not None
+        return self.mcap.path
 
-    def add(self, topic: str, msg: Any) -> None:
+    def end_at(self, until_ns: int) -> None:
+        """The episode ends at ``until_ns``: later messages stay out of the MCAP."""
+        self.mcap_until_ns = int(until_ns)
+
+    def note(self, stamp_ns: int, text: str, topic: str = "/abc/events") -> None:
+        """A line in the MCAP's event log (episode events, interventions)."""
+        if self.mcap is not None and (self.mcap_until_ns is None or stamp_ns <= self.mcap_until_ns):
+            self.mcap.log(topic, stamp_ns, text)
+
+    def add(self, topic: str, msg: Any, to_mcap: bool = True) -> None:
         """Offer a message (topics the episode does not record are ignored)."""
         if topic not in self.samples:
             return
@@ -132,6 +170,36 @@ class EpisodeSession:
             self.samples[topic] += 1
             if topic.startswith("camera/"):
                 self.health[topic[len("camera/") :]].frame(int(getattr(msg, "frame_index", 0)))
+            if to_mcap and self.mcap is not None:
+                if self.mcap_until_ns is None or int(msg.stamp_ns) <= self.mcap_until_ns:
+                    t = time.perf_counter_ns()
+                    self._to_mcap(topic, msg)
+                    self.mcap_ns.append(time.perf_counter_ns() - t)
+
+    def _to_mcap(self, topic: str, msg: Any) -> None:
+        assert self.mcap is not None
+        stamp = int(msg.stamp_ns)
+        parts = topic.split("/")
+        if parts[0] == "camera":
+            cam = parts[1]
+            img = msg.image
+            if cam not in self._calibrated:
+                self._calibrated.add(cam)
+                intr = getattr(msg, "intrinsics", None) or self.intrinsics.get(cam)
+                self.mcap.calibration(cam, stamp, intr, img.shape[1], img.shape[0])
+            self.mcap.frame(cam, stamp, img, int(getattr(msg, "frame_index", 0)), int(getattr(msg, "seq", 0)))
+            return
+        arm, kind = parts[1], parts[2]
+        if kind == "state":
+            self.mcap.joints(arm, "state", stamp, msg.q, velocity=msg.dq, torque=msg.effort)
+        elif kind == "command":
+            self.mcap.joints(arm, "action", stamp, msg.q)
+            mode = (str(msg.mode), str(msg.control_source))
+            if self._last_mode.get(arm) != mode:
+                self._last_mode[arm] = mode
+                self.mcap.log(f"/abc/{arm}/mode", stamp, f"mode {mode[0]}, control source {mode[1]}", name=arm)
+        elif kind == "ee":
+            self.mcap.ee_pose(arm, stamp, msg.T_base_ee)
 
     def pump(self, now_ns: int, until_ns: int | None = None, force: bool = False, max_rows: int | None = None) -> int:
         """Write the ticks that are final now (at most ``max_rows``); returns how many."""
@@ -187,6 +255,9 @@ class EpisodeSession:
         if tick.late:
             self.late_ticks += 1
             step["late"] = list(tick.late)
+        self.steps += 1
+        if self.writer is None:
+            return
         t = time.perf_counter_ns()
         self.writer.append(np.concatenate(state), np.concatenate(action), views, step)
         self.encode_ns.append(time.perf_counter_ns() - t)
@@ -211,11 +282,31 @@ class EpisodeSession:
         progress: float | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Path | None:
-        """Finalize (the caller has pumped every tick it wants); returns the episode path."""
-        return self.writer.finish(outcome, progress, {**self.report(), **(metadata or {})})
+        """Finalize (the caller has pumped every tick it wants); returns the episode path
+        (the training layout's when it is written, else the MCAP's)."""
+        extra = {**self.report(), **(metadata or {})}
+        path = None
+        if self.writer is not None:
+            path = self.writer.finish(outcome, progress, extra)
+        if self.mcap is not None and self.writer is not None and path is None:
+            self.mcap.discard()  # no row: the episode is dropped in both formats
+        elif self.mcap is not None:
+            ours = {
+                "outcome": {"ended_by": outcome, "progress": progress}
+                if not isinstance(outcome, Mapping)
+                else dict(outcome)
+            }
+            if self.writer is not None:
+                ours["training_layout"] = {"episode": None if path is None else path.name, "num_steps": self.num_steps}
+            mpath = self.mcap.finish({**ours, **extra})
+            path = path if self.writer is not None else mpath
+        return path
 
     def discard(self) -> None:
-        self.writer.discard()
+        if self.writer is not None:
+            self.writer.discard()
+        if self.mcap is not None:
+            self.mcap.discard()
 
 
 def _q7(sample: Any) -> np.ndarray:
