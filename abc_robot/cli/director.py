@@ -45,7 +45,7 @@ def graph_ready(statuses: dict[str, dict[str, Any]], kinds: dict[str, str], need
         return False
     if not all(up(n) for n, k in kinds.items() if k in ("sim", "recorder")):
         return False
-    if need_policy and not any(statuses.get(n, {}).get("status", {}).get("ready") is True for n, k in kinds.items() if k in ("policy_worker", "policy_mux")):
+    if need_policy and not any(statuses.get(n, {}).get("status", {}).get("ready") is True for n, k in kinds.items() if k in ("policy_worker", "policy_mux", "policy_link")):
         return False
     return True
 

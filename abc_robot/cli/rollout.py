@@ -56,7 +56,11 @@ def rollout_summary(statuses: dict[str, dict[str, Any]], results: list[Any], dur
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="abc-rollout", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--policy", required=True, help="checkpoint directory")
+    ap.add_argument("--policy", default=None, help="checkpoint directory (not with --policy-host)")
+    ap.add_argument("--policy-host", default=None, metavar="tcp://HOST:PORT", help="a policy worker on another host (abc-policy serve there)")
+    ap.add_argument("--keys", default=None, help="CURVE key ring for --policy-host (default: $ABC_KEYS or ~/.config/abc_robot/keys)")
+    ap.add_argument("--uplink", default="tcp://0.0.0.0:5600", help="with --policy-host: where the rig publishes observations")
+    ap.add_argument("--link-images", default="jpeg", help="with --policy-host: raw | jpeg, or per camera top=raw,left=jpeg")
     ap.add_argument("--sim", action="store_true", help="roll out in MuJoCo (the only mode without a rig)")
     ap.add_argument("--rig", help="rig calibration directory (hardware graph)")
     ap.add_argument("--episodes", type=int, default=1)
@@ -71,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--headless", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object at exit")
     args = ap.parse_args(argv)
+    if (args.policy is None) == (args.policy_host is None):
+        ap.error("give exactly one of --policy CKPT and --policy-host tcp://HOST:PORT")
     if not args.sim:
         print("abc-rollout: on hardware use --rig with a rollout launch file (--launch); --sim runs in MuJoCo", file=sys.stderr)
         if not args.launch:
@@ -82,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     from abc_robot.runtime.supervisor import Supervisor
 
     overrides = parse_sets(args.set)
-    overrides.setdefault("policy", {}).update({"checkpoint": str(Path(args.policy).resolve()), "compile": args.compile})
+    if args.policy is not None:
+        overrides.setdefault("policy", {}).update({"checkpoint": str(Path(args.policy).resolve()), "compile": args.compile})
     if args.task:
         overrides.setdefault("sim", {})["sim"] = {"task": args.task}
         for cam in ("camera_top", "camera_left", "camera_right"):
@@ -91,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides.setdefault("recorder", {})["root"] = args.episodes_dir
     try:
         graph = load_launch(args.launch or LAUNCH, overrides)
+        if args.policy_host:
+            from abc_robot.cli.keyring import default_keys_dir
+            from abc_robot.cli.policy import link_images, with_remote_policy
+
+            graph = with_remote_policy(graph, args.policy_host, keys=args.keys or default_keys_dir(), uplink=args.uplink, images=link_images(args.link_images, graph))
     except ConfigError as exc:
         print(f"abc-rollout: config error: {exc}", file=sys.stderr)
         return 2

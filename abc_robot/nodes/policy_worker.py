@@ -38,6 +38,7 @@ from abc_robot.policy.rtc import hard_mask, soft_mask
 from abc_robot.runtime.node import Node
 from abc_robot.runtime.stats import percentiles
 from abc_robot.transport.curve import CurveClient, CurveServer
+from abc_robot.transport.keyring import graph_keyring
 from abc_robot.transport.messages import ActionChunk, CameraFrame, Event, JointCommand, JointState
 
 __all__ = ["PolicyWorkerNode", "PolicyWorkerConfig"]
@@ -120,15 +121,16 @@ class PolicyWorkerConfig:
             raise ValueError(
                 f"compression must shorten: compress_out {self.compress_out} > compress_in {self.compress_in}"
             )
-        if self.curve_server is None and not _is_loopback_or_local(self.bind):
+        secured = graph_keyring() is not None  # the graph's key ring secures every tcp:// socket
+        if self.curve_server is None and not secured and not _is_loopback_or_local(self.bind):
             raise ValueError(
-                f"bind {self.bind!r} leaves the host: give curve_server keys (CURVE) or bind to 127.0.0.1/ipc"
+                f"bind {self.bind!r} leaves the host: give the graph a key ring (keys:), curve_server keys, or bind to 127.0.0.1/ipc"
             )
         if bool(self.gate) != bool(self.gate_alias):
             raise ValueError("gate and gate_alias go together")
         remote = [e for e in (*self.followers, *self.cameras) if not _is_loopback_or_local(e)]
-        if remote and self.curve_client is None:
-            raise ValueError(f"endpoints {remote} leave the host: give curve_client keys")
+        if remote and self.curve_client is None and not secured:
+            raise ValueError(f"endpoints {remote} leave the host: give the graph a key ring (keys:) or curve_client keys")
 
 
 class PolicyWorkerNode(Node):
@@ -186,6 +188,7 @@ class PolicyWorkerNode(Node):
         self.fresh_after_ns = 0  # frames must be newer than this: the last switch into POLICY
         self.next_due_ns = 0
         self.chunks = 0
+        self.status_due_ns = 0
         self.skipped: dict[str, int] = {}
         self.infer_ms: list[float] = []
         self.obs_age_ms: list[float] = []  # observation stamp → inference start (delay = this + inference + send)
@@ -229,6 +232,10 @@ class PolicyWorkerNode(Node):
     # ---- loop ----------------------------------------------------------------------------
     def step(self, now_ns: int) -> None:
         self._poll(now_ns)
+        if now_ns >= self.status_due_ns:
+            # Announce ourselves (warm, and how we do) to a remote rig's policy link.
+            self.pub.publish("policy/status", Event(kind="policy_status", data=self.status()))
+            self.status_due_ns = now_ns + 500_000_000
         if not self.selected:
             self.idle_ticks += 1
             return
@@ -239,9 +246,9 @@ class PolicyWorkerNode(Node):
             return
         state, images, t_obs_ns, t_seen_ns = obs
         guidance = self.planner.guidance(state, t_obs_ns)
-        if self.config.shared_clock:
-            self.obs_age_ms.append((time.monotonic_ns() - t_obs_ns) / 1e6)
-            del self.obs_age_ms[:-200]
+        # Age at inference start: from the stamp on one host, from the arrival across hosts.
+        self.obs_age_ms.append((time.monotonic_ns() - (t_obs_ns if self.config.shared_clock else t_seen_ns)) / 1e6)
+        del self.obs_age_ms[:-200]
         t = time.perf_counter_ns()
         actions = self.policy.infer(PolicyInput(state, images, guidance))
         infer_ms = (time.perf_counter_ns() - t) / 1e6

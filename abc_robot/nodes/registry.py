@@ -24,6 +24,7 @@ NODE_KINDS: dict[str, str] = {
     "console_board": "abc_robot.nodes.console_board_node:ConsoleBoardNode",
     "probe": "abc_robot.nodes.probe:ProbeNode",
     "policy_mux": "abc_robot.nodes.policy_mux:PolicyMuxNode",
+    "policy_link": "abc_robot.nodes.policy_link:PolicyLinkNode",
 }
 
 

@@ -73,6 +73,7 @@ class LaunchGraph:
     startup_timeout_s: float = 60.0  # [s] before the first heartbeat is expected
     stop_timeout_s: float = 5.0  # [s] per role group before SIGKILL
     hold_grace_s: float = 0.2  # [s] between the HOLD broadcast and the first SIGTERM
+    keys: str = ""  # CURVE key ring for every tcp:// socket of the graph (abc_robot.transport.keyring); "" = none
     source_file: str = ""
 
     def __post_init__(self) -> None:

@@ -37,6 +37,7 @@ import zmq
 from abc_robot.runtime.rate import RateLoop
 from abc_robot.transport.bus import LatestSubscriber, Publisher, ReliableSubscriber, Replier, Requester, context
 from abc_robot.transport.codec import encode
+from abc_robot.transport.keyring import endpoint_host, graph_keyring, is_tcp
 from abc_robot.transport.messages import Heartbeat, ModeCommand
 
 __all__ = ["Node", "SUPERVISOR_ENV", "SUPERVISOR_CMD_ENV", "EXIT_CONFIG", "EXIT_STEP_ERROR"]
@@ -96,22 +97,28 @@ class Node(abc.ABC):
 
     # ---- helpers for subclasses -------------------------------------------------
     def publisher(self, endpoint: str, **kw: Any) -> Publisher:
-        """A publisher bound at ``endpoint``, closed automatically at exit."""
-        return self._track(Publisher(endpoint, self.name, **kw))
+        """A publisher bound at ``endpoint``, closed automatically at exit.
+
+        On a ``tcp://`` endpoint of a graph with a key ring (``$ABC_KEYS``) it is a
+        CURVE server unless ``curve`` is given; see :mod:`abc_robot.transport.keyring`.
+        """
+        return self._track(Publisher(endpoint, self.name, **_with_curve(kw, [endpoint], server=True)))
 
     def latest(self, endpoints: str | Iterable[str], topics: Sequence[str], **kw: Any) -> LatestSubscriber:
-        """A latest-value subscriber, closed automatically at exit."""
-        return self._track(LatestSubscriber(endpoints, topics, **kw))
+        """A latest-value subscriber, closed automatically at exit (CURVE as for publishers)."""
+        eps = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+        return self._track(LatestSubscriber(eps, topics, **_with_curve(kw, eps, server=False)))
 
     def reliable(self, endpoints: str | Iterable[str], topics: Sequence[str], **kw: Any) -> ReliableSubscriber:
-        """A reliable subscriber, closed automatically at exit."""
-        return self._track(ReliableSubscriber(endpoints, topics, **kw))
+        """A reliable subscriber, closed automatically at exit (CURVE as for publishers)."""
+        eps = [endpoints] if isinstance(endpoints, str) else list(endpoints)
+        return self._track(ReliableSubscriber(eps, topics, **_with_curve(kw, eps, server=False)))
 
     def replier(self, endpoint: str, **kw: Any) -> Replier:
-        return self._track(Replier(endpoint, self.name, **kw))
+        return self._track(Replier(endpoint, self.name, **_with_curve(kw, [endpoint], server=True)))
 
     def requester(self, endpoint: str, **kw: Any) -> Requester:
-        return self._track(Requester(endpoint, self.name, **kw))
+        return self._track(Requester(endpoint, self.name, **_with_curve(kw, [endpoint], server=False)))
 
     def log(self, text: str) -> None:
         """One log line (the supervisor prefixes it with the node name)."""
@@ -251,3 +258,28 @@ class Node(abc.ABC):
         if self._hb_sock is not None:
             self._hb_sock.close(linger=500)  # let the final heartbeat out
             self._hb_sock = None
+
+
+def _with_curve(kw: dict[str, Any], endpoints: list[str], *, server: bool) -> dict[str, Any]:
+    """``kw`` with the graph key ring's CURVE keys for tcp:// endpoints (if none given).
+
+    Raises:
+        ConfigError: a socket that would mix tcp:// and local endpoints, or tcp://
+            endpoints of different hosts, under a key ring (one socket, one key).
+    """
+    if kw.get("curve") is not None:
+        return kw
+    ring = graph_keyring()
+    tcp = [e for e in endpoints if is_tcp(e)]
+    if ring is None or not tcp:
+        return kw
+    from abc_robot.errors import ConfigError
+
+    if len(tcp) != len(endpoints):
+        raise ConfigError(f"one socket mixes tcp:// and local endpoints under a key ring: {endpoints}")
+    if server:
+        return {**kw, "curve": ring.server()}
+    hosts = {endpoint_host(e) for e in tcp}
+    if len(hosts) > 1:
+        raise ConfigError(f"one socket connects to several hosts under a key ring: {sorted(hosts)}")
+    return {**kw, "curve": ring.client(tcp[0])}

@@ -35,6 +35,7 @@ from abc_robot.runtime.launch import STOP_ORDER, LaunchGraph, NodeSpec
 from abc_robot.runtime.node import EXIT_CONFIG, SUPERVISOR_CMD_ENV, SUPERVISOR_ENV
 from abc_robot.transport.bus import Publisher, context
 from abc_robot.transport.codec import decode
+from abc_robot.transport.keyring import KEYS_ENV
 from abc_robot.transport.messages import Heartbeat, ModeCommand
 
 __all__ = ["Supervisor", "NodeProcess", "SupervisorEvent"]
@@ -147,6 +148,8 @@ class Supervisor:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.graph.keys:
+            env[KEYS_ENV] = str(Path(self.graph.keys).resolve())
         where = f"{self.graph.source_file}: nodes.{spec.name}"
         cmd = [
             sys.executable,

@@ -114,6 +114,11 @@ class Publisher:
         self.sent += 1
         return seq
 
+    @property
+    def bound(self) -> str:
+        """The endpoint actually bound (a ``tcp://host:*`` bind names its port here)."""
+        return self._sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+
     def close(self) -> None:
         self._sock.close(linger=0)
 
