@@ -1,9 +1,11 @@
-"""RealSense driver through the real pyrealsense2: no-device errors, and a recording
-made with librealsense's software device played back through the same pipeline."""
+"""RealSense driver through the real pyrealsense2: no-device errors, and recordings made
+with librealsense's software device played back through the same pipeline (every frame,
+its content, stamps, intrinsics; real time, as fast as read, looping; damaged files)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +13,24 @@ import pytest
 from abc_robot.devices.cameras.clock import DEVICE, WALL, ClockMapper
 from abc_robot.devices.cameras.realsense_camera import RealSenseCamera, RealSenseConfig, import_pyrealsense2
 from abc_robot.errors import DeviceError
+from abc_robot.testing.realsense_recording import RecordingSpec, pattern_frame, pattern_number, write_recording
 
 W, H, N = 64, 48, 12
 SERIAL = "912345678901"
+SPEC = RecordingSpec(
+    width=W,
+    height=H,
+    fps=30,
+    fx=50.0,
+    fy=52.0,
+    ppx=31.5,
+    ppy=23.0,
+    coeffs=(0.1, -0.02, 0.001, 0.0, 0.0),
+    serial=SERIAL,
+    first_frame=100,
+    first_stamp_ms=5000.0,
+)
+FRAME_NS = 1e9 / 30
 
 
 def _rs():
@@ -24,44 +41,28 @@ def _rs():
         pytest.fail(f"pyrealsense2 unusable here: {exc}")
 
 
-def record_with_software_device(path: str) -> None:
-    """N colour frames (flat grey 10·k, hardware-clock stamps 33.33 ms apart) into ``path``."""
-    rs = _rs()
-    dev = rs.software_device()
-    sensor = dev.add_sensor("RGB Camera")
-    intr = rs.intrinsics()
-    intr.width, intr.height, intr.fx, intr.fy, intr.ppx, intr.ppy = W, H, 50.0, 50.0, W / 2, H / 2
-    intr.model = rs.distortion.none
-    vs = rs.video_stream()
-    vs.type, vs.index, vs.uid, vs.width, vs.height, vs.fps, vs.bpp = rs.stream.color, 0, 0, W, H, 30, 3
-    vs.fmt, vs.intrinsics = rs.format.rgb8, intr
-    profile = sensor.add_video_stream(vs)
-    dev.register_info(rs.camera_info.serial_number, SERIAL)
-    dev.register_info(rs.camera_info.name, "Emulated RealSense")
-    recorder = rs.recorder(path, dev)
-    sensor.open(profile)
-    sensor.start(rs.frame_queue(64))
-    for k in range(N):
-        f = rs.software_video_frame()
-        f.pixels = np.full((H, W, 3), 10 * k, np.uint8)
-        f.stride, f.bpp = W * 3, 3
-        f.timestamp = 5000.0 + k * 1000 / 30  # [ms] on the camera's own counter
-        f.domain = rs.timestamp_domain.hardware_clock
-        f.frame_number = 100 + k
-        f.profile = profile.as_video_stream_profile()
-        sensor.on_video_frame(f)
-        time.sleep(1 / 30)  # playback is paced by the recording's own timing
-    time.sleep(0.1)
-    sensor.stop()
-    sensor.close()
-    del recorder  # closes the file
-
-
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
+    _rs()
     path = str(tmp_path_factory.mktemp("rs") / "cam.db3")
-    record_with_software_device(path)
+    assert write_recording(path, (pattern_frame(100 + k, W, H) for k in range(N)), SPEC) == N
     return path
+
+
+def _cam(path: str, **kw) -> RealSenseCamera:
+    return RealSenseCamera(RealSenseConfig(serial=SERIAL, width=W, height=H, fps=30, file=path, **kw), "top")
+
+
+def _read_all(cam: RealSenseCamera, limit: int = 1000) -> list:
+    got = []
+    with cam:
+        while len(got) < limit:
+            try:
+                got.append(cam.read(timeout_s=1.0))
+            except DeviceError as exc:
+                assert "end of recording" in str(exc)
+                break
+    return got
 
 
 def test_no_device_is_a_clear_error():
@@ -69,8 +70,10 @@ def test_no_device_is_a_clear_error():
     connected = len(rs.context().query_devices())
     cam = RealSenseCamera(RealSenseConfig(serial="123"), "top")
     # Where a camera is plugged in, serial 123 is still absent, and the error says so.
-    want = r"camera top: no RealSense with serial 123; connected: " if connected else (
-        r"camera top: no RealSense device connected \(wanted serial 123\)"
+    want = (
+        r"camera top: no RealSense with serial 123; connected: "
+        if connected
+        else (r"camera top: no RealSense device connected \(wanted serial 123\)")
     )
     with pytest.raises(DeviceError, match=want):
         cam.open()
@@ -78,36 +81,65 @@ def test_no_device_is_a_clear_error():
     cam.close()  # safe after a failed open
 
 
-def test_playback_through_the_pipeline(recording):
-    cam = RealSenseCamera(RealSenseConfig(serial=SERIAL, width=W, height=H, fps=30, playback_file=recording), "top")
-    before = time.monotonic_ns()
-    got = []
-    with cam:
-        assert cam.serial == SERIAL
-        while True:
-            try:
-                got.append(cam.read(timeout_s=1.0))
-            except DeviceError:  # end of the recording (or a timeout after it)
-                break
-    after = time.monotonic_ns()
-    # Real-time playback may drop a frame; most must come through, in order.
-    assert len(got) >= N - 3
-    idx = [r.frame_index for r in got]
-    assert idx == sorted(idx) and set(idx) <= set(range(100, 100 + N))
-    for r in got:
-        assert r.image.shape == (H, W, 3)
-        assert int(r.image[0, 0, 0]) == 10 * (r.frame_index - 100)
-    # Hardware-clock stamps are now monotonic-clock times of this run, spaced as the
-    # camera stamped them (the offset estimate only moves when a frame arrives faster).
+def test_playback_hands_out_every_frame_with_its_content_stamps_and_intrinsics(recording):
+    cam = _cam(recording, realtime=False)
+    got = _read_all(cam)
+    assert cam.serial == SERIAL and not cam.is_open
+    assert [r.frame_index for r in got] == list(range(100, 100 + N))
+    assert [pattern_number(r.image) for r in got] == [r.frame_index for r in got]
+    assert all(r.image.shape == (H, W, 3) and r.image.dtype == np.uint8 for r in got)
+    # The camera's hardware-clock stamps, 33.3 ms apart, on this machine's monotonic clock.
+    np.testing.assert_allclose(np.diff([r.stamp_ns for r in got]), FRAME_NS, atol=2)
+    assert cam.intrinsics == {
+        "width": W,
+        "height": H,
+        "fx": 50.0,
+        "fy": 52.0,
+        "ppx": 31.5,
+        "ppy": 23.0,
+        "model": "brown_conrady",
+        "coeffs": pytest.approx([0.1, -0.02, 0.001, 0.0, 0.0]),
+    }
+
+
+def test_realtime_playback_is_paced_by_the_frames_own_stamps(recording):
+    t0 = time.monotonic_ns()
+    got = _read_all(_cam(recording, realtime=True))
+    t1 = time.monotonic_ns()
+    assert [r.frame_index for r in got] == list(range(100, 100 + N))
     stamps = np.array([r.stamp_ns for r in got])
-    assert before < stamps[0] and stamps[-1] <= after
-    assert np.all(np.diff(stamps) > 0)
-    span = (idx[-1] - idx[0]) * 1e9 / 30
-    assert abs((stamps[-1] - stamps[0]) - span) < 15e6
+    np.testing.assert_allclose(np.diff(stamps), FRAME_NS, atol=2)
+    # Each frame was handed out no earlier than its stamp (the pacing), all within this run.
+    assert t0 <= stamps[0] and stamps[-1] <= t1 and t1 - t0 >= (N - 1) * FRAME_NS
+
+
+def test_looping_playback_carries_frame_numbers_and_stamps_over_the_wrap(recording):
+    cam = _cam(recording, realtime=False, loop=True)
+    got = _read_all(cam, limit=int(2.5 * N))
+    assert len(got) == int(2.5 * N) and cam.loops == 2
+    idx = [r.frame_index for r in got]
+    assert idx == list(range(100, 100 + len(got)))  # no gap: a wrap is not a drop
+    assert [pattern_number(r.image) for r in got] == [100 + (i - 100) % N for i in idx]
+    np.testing.assert_allclose(np.diff([r.stamp_ns for r in got]), FRAME_NS, atol=2)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "missing"])
+def test_a_damaged_recording_is_a_clear_error_not_a_hang(recording, tmp_path, damage):
+    path = tmp_path / "bad.db3"
+    data = Path(recording).read_bytes()
+    content = {"truncated": data[: len(data) // 2], "garbage": bytes(range(256)) * 40, "empty": b""}
+    if damage in content:
+        path.write_bytes(content[damage])
+    cam = _cam(str(path))
+    with pytest.raises(DeviceError, match=f"camera top: .*recording {path}"):
+        cam.open()
+    assert not cam.is_open
+    with pytest.raises(ValueError, match="RealSense recording"):
+        RealSenseConfig(file=str(tmp_path / "clip.mp4"))
 
 
 def test_playback_of_another_camera_is_refused(recording):
-    cam = RealSenseCamera(RealSenseConfig(serial="000000000000", width=W, height=H, playback_file=recording), "left")
+    cam = RealSenseCamera(RealSenseConfig(serial="000000000000", width=W, height=H, file=recording), "left")
     with pytest.raises(DeviceError, match=f"holds camera {SERIAL}"):
         cam.open()
     assert not cam.is_open

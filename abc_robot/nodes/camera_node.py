@@ -145,6 +145,7 @@ class CameraNode(Node):
                 frame_index=reading.frame_index,
                 stamp_ns=reading.stamp_ns,
                 depth=depth,
+                intrinsics=self.camera.intrinsics,
             )
             self.pub.publish(self.topic, frame)
             self.published += 1

@@ -35,7 +35,7 @@ from abc_robot.recording.session import EpisodeSession, camera_topic, follower_t
 from abc_robot.recording.video import VideoConfig
 from abc_robot.runtime.node import Node
 from abc_robot.runtime.stats import percentiles
-from abc_robot.transport.messages import Event
+from abc_robot.transport.messages import CameraFrame, Event
 
 __all__ = ["RecorderNode", "RecorderConfig"]
 
@@ -138,6 +138,7 @@ class RecorderNode(Node):
         self.encode_ms: dict[str, float] = {}
         self.pump_ms = np.zeros(256)
         self.n_pumps = 0
+        self.intrinsics: dict[str, dict[str, Any]] = {}  # camera → intrinsics its frames carry
 
     # ---- events ------------------------------------------------------------------------
     def _on_event(self, ev: Event, now_ns: int) -> None:
@@ -218,6 +219,8 @@ class RecorderNode(Node):
         steps = self.session.num_steps
         self.encode_ms = _percentiles(self.session.encode_ns)
         extra = {"seq_gaps": gaps, "seq_gaps_total": sum(gaps.values()), "write_ms": self.encode_ms}
+        if self.intrinsics:
+            extra["camera_intrinsics"] = {c: dict(i) for c, i in self.intrinsics.items()}
         session = self.session
         self.session, self.ending = None, None
 
@@ -255,6 +258,8 @@ class RecorderNode(Node):
             if hist is None:
                 continue
             hist.append(msg)
+            if isinstance(msg, CameraFrame) and msg.intrinsics:
+                self.intrinsics[msg.camera] = msg.intrinsics
             if self.session is not None:
                 self.session.add(topic, msg)
         return now

@@ -170,6 +170,7 @@ def encode_jpeg(frame: CameraFrame, quality: int = 90) -> CameraFrame:
         encoding="jpeg",
         frame_index=frame.frame_index,
         depth=frame.depth,
+        intrinsics=frame.intrinsics,
     )
 
 

@@ -175,6 +175,8 @@ class CameraFrame(Message):
         encoding: ``raw`` or ``jpeg``.
         frame_index: the camera's own frame counter (gaps = frames it dropped).
         depth: optional H×W uint16 depth [mm].
+        intrinsics: the camera's intrinsics where the driver knows them (width, height,
+            fx, fy, ppx, ppy [px], distortion model and coeffs), for the episode metadata.
     """
 
     TYPE: ClassVar[str] = "camera_frame"
@@ -183,6 +185,7 @@ class CameraFrame(Message):
     encoding: str = "raw"
     frame_index: int = 0
     depth: np.ndarray | None = None
+    intrinsics: dict[str, Any] | None = None
 
 
 @register

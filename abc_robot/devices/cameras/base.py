@@ -8,7 +8,7 @@ knows which driver it is.
 from __future__ import annotations
 
 import abc
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,10 +40,13 @@ class Camera(abc.ABC):
     Attributes:
         name: camera name (``top``, ``left``, ``right``...), used in messages.
         fps: the frame rate asked for [Hz] (what a delivered-fps monitor compares to).
+        intrinsics: the image's intrinsics (width, height, fx, fy, ppx, ppy [px],
+            distortion model and coeffs) where the device reports them, else None.
     """
 
     name: str = "camera"
     fps: float = 30.0
+    intrinsics: dict[str, Any] | None = None
 
     @abc.abstractmethod
     def open(self) -> None:
