@@ -154,12 +154,13 @@ class ExecutorConfig:
     delay_percentile: float = 90.0  # percentile used as the delay d
     clip_dims: tuple[int, ...] = ()  # columns clipped to [0, 1] after interpolation (grippers)
     jump_window: int = 500  # chunk switches kept for the switch-jump statistics
+    start_blend_s: float = 0.0  # after reset: blend from the caller's command into the first chunk over this long [s]
 
     def __post_init__(self) -> None:
         if self.method not in ("replace", "ensemble"):
             raise ValueError(f"method must be 'replace' or 'ensemble', got {self.method!r}")
-        if self.ensemble_max_chunks < 1 or self.crossfade_s < 0:
-            raise ValueError("ensemble_max_chunks must be >= 1 and crossfade_s >= 0")
+        if self.ensemble_max_chunks < 1 or self.crossfade_s < 0 or self.start_blend_s < 0:
+            raise ValueError("ensemble_max_chunks must be >= 1, crossfade_s and start_blend_s >= 0")
         if not 0 < self.delay_percentile <= 100:
             raise ValueError(f"delay_percentile must be in (0, 100], got {self.delay_percentile}")
 
@@ -184,11 +185,16 @@ class ChunkExecutor:
         self.chunks_received = 0
         self.starved_ticks = 0  # ticks past the end of every chunk (holding the last action)
         self.switch_jumps: deque[float] = deque(maxlen=max(1, self.config.jump_window))  # [rad]
+        self._anchor: np.ndarray | None = None  # the start blend's origin (a command) ...
+        self._anchor_ns = 0  # ... and when it began [ns]
+        self._anchor_pending = True
 
     def reset(self) -> None:
-        """Drop every chunk (the next ``sample`` returns None until a chunk arrives)."""
+        """Drop every chunk (the next ``sample`` returns None until a chunk arrives);
+        the first action sampled afterwards starts the start blend anew."""
         self._chunks.clear()
         self._fade_from = None
+        self._anchor, self._anchor_pending = None, True
 
     @property
     def current(self) -> Trajectory | None:
@@ -210,8 +216,32 @@ class ChunkExecutor:
         self._chunks.append(traj)
         self.chunks_received += 1
 
-    def sample(self, now_ns: int) -> np.ndarray | None:
-        """The action for ``now_ns`` (cubic between action times), or None with no chunk yet."""
+    def sample(self, now_ns: int, start_from: np.ndarray | None = None) -> np.ndarray | None:
+        """The action for ``now_ns`` (cubic between action times), or None with no chunk yet.
+
+        Args:
+            now_ns: the tick's time [ns, monotonic].
+            start_from: the command the arm holds now. With ``start_blend_s`` > 0, the
+                first action after a reset blends from it into the chunk's trajectory
+                (smoothstep over ``start_blend_s``), so the first policy command is
+                continuous with the last operator command.
+        """
+        out = self._sample(now_ns)
+        if out is None or self.config.start_blend_s <= 0:
+            return out
+        if self._anchor_pending and start_from is not None:
+            self._anchor, self._anchor_ns, self._anchor_pending = np.array(start_from, dtype=float), now_ns, False
+        if self._anchor is not None:
+            a = (now_ns - self._anchor_ns) / (self.config.start_blend_s * 1e9)
+            if a >= 1.0:
+                self._anchor = None
+            else:
+                a = min(max(a, 0.0), 1.0)
+                a = a * a * (3.0 - 2.0 * a)
+                out = (1.0 - a) * self._anchor + a * out
+        return out
+
+    def _sample(self, now_ns: int) -> np.ndarray | None:
         if not self._chunks:
             return None
         newest = self._chunks[-1]
