@@ -81,6 +81,8 @@ class ArmDrive:
         torque_control: motors instead of position servos (the hardware twin): each
             joint's ``ctrl`` is its torque [N·m] and the gripper's its finger force [N],
             limited by the URDF's effort limits; the servo gains are then unused.
+        gear_friction_nm: dry friction of each joint's geared motor [N·m], torque
+            control only (without it a limp arm's falling wrist spins the base joint).
     """
 
     kp: tuple[float, ...] = (2500.0, 2900.0, 1600.0, 220.0, 115.0, 75.0)
@@ -91,9 +93,10 @@ class ArmDrive:
     gripper_force_n: float = 25.0  # [N]
     gravity_compensation: bool = True
     torque_control: bool = False
+    gear_friction_nm: tuple[float, ...] = (0.4, 0.4, 0.4, 0.1, 0.1, 0.1)
 
     def __post_init__(self) -> None:
-        for name in ("kp", "kv", "armature"):
+        for name in ("kp", "kv", "armature", "gear_friction_nm"):
             v = getattr(self, name)
             if len(v) != len(ARM_JOINTS) or min(v) < 0:
                 raise ValueError(f"{name} needs {len(ARM_JOINTS)} non-negative values, got {v}")
@@ -134,6 +137,7 @@ def attach_arm(spec: mujoco.MjSpec, placement: ArmPlacement, index: int, drive: 
         act = spec.add_actuator(name=prefix + name, target=prefix + name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         lim = joint.actfrcrange[1] if joint.actfrclimited != mujoco.mjtLimited.mjLIMITED_FALSE else 0.0
         if drive.torque_control:
+            joint.frictionloss = drive.gear_friction_nm[j]
             act.set_to_motor()
             act.ctrlrange = [-lim, lim] if lim > 0 else [-1e3, 1e3]
             act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["twin_main", "build_parser"]
+__all__ = ["twin_main", "main", "build_parser"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,3 +79,7 @@ def twin_main(argv: Sequence[str] | None = None) -> int:
         print(f"run: abc-teleop --rig {args.rig} --rig-overlay {overlay}")
         stop.wait()
     return 0
+
+
+#: What `abc-rig twin` calls (the rig CLI imports it lazily by name).
+main = twin_main

@@ -148,6 +148,9 @@ class TwinDamiaoChain(DamiaoChainEmulator, Plant):
     def sensed(self, world: SimWorld) -> None:
         self._sense(world)
 
+    def release(self, world: SimWorld) -> None:
+        world.data.ctrl[self._addr.act] = 0.0
+
     def _sense(self, world: SimWorld) -> None:
         d = world.data
         p, v = self.map.motor_from_world(d.qpos[self._addr.qpos], d.qvel[self._addr.dof])

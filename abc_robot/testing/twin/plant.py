@@ -23,9 +23,14 @@ import numpy as np
 
 from abc_robot.sim.arms import ARM_JOINTS, FINGER_JOINT, ArmDrive
 from abc_robot.sim.config import SimConfig
+from abc_robot.sim.layout import ARMS
 from abc_robot.sim.world import SimWorld
 
-__all__ = ["Plant", "TwinWorld", "ArmAddresses", "arm_addresses"]
+__all__ = ["Plant", "TwinWorld", "ArmAddresses", "arm_addresses", "REST_Q"]
+
+#: Where a powered-off YAM arm is found: folded onto its joint stops, gripper open
+#: (the world settles from here under gravity before anything connects).
+REST_Q: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class Plant(ABC):
     def sensed(self, world: SimWorld) -> None:  # noqa: B027 - optional hook
         """Called after each physics step with the new state (default: nothing)."""
 
+    def release(self, world: SimWorld) -> None:  # noqa: B027 - optional hook
+        """Called when detached: take the plant's torques off the joints (default: nothing)."""
+
 
 class TwinWorld:
     """The one MuJoCo world every emulated device of the twin is coupled to.
@@ -74,6 +82,9 @@ class TwinWorld:
         qpos_hz: rate of ``sim/qpos`` [Hz].
         max_catch_up: physics steps run at most per wake-up after a stall of the host
             (the twin then runs slower than real time rather than exploding).
+        start_q: both arms' pose at the start (7 values); default :data:`REST_Q`.
+        settle_s: [s] of simulated time the limp arms settle under gravity at
+            construction, so the twin starts at rest (nothing moves when it starts).
 
     Attributes:
         world: the MuJoCo world (take :attr:`lock` to read or write it from outside).
@@ -82,7 +93,14 @@ class TwinWorld:
     """
 
     def __init__(
-        self, cfg: SimConfig | None = None, *, qpos_bind: str = "", qpos_hz: float = 60.0, max_catch_up: int = 10
+        self,
+        cfg: SimConfig | None = None,
+        *,
+        qpos_bind: str = "",
+        qpos_hz: float = 60.0,
+        max_catch_up: int = 10,
+        start_q: tuple[float, ...] = REST_Q,
+        settle_s: float = 1.5,
     ) -> None:
         self.cfg = cfg or SimConfig()
         self.world = SimWorld(self.cfg, ArmDrive(gravity_compensation=False, torque_control=True))
@@ -95,7 +113,11 @@ class TwinWorld:
         self._thread: threading.Thread | None = None
         self.steps = 0
         self.late_steps = 0
-        self._paused = threading.Event()
+        q = np.asarray(start_q, dtype=np.float64)
+        self.world.reset(self.cfg.seed, arm_q={arm: q for arm in ARMS})
+        self.world.data.ctrl[:] = 0.0  # reset() wrote servo targets; these actuators are motors
+        for _ in range(int(settle_s / self.cfg.timestep_s)):
+            self.world.step()
 
     def attach(self, plant: Plant) -> None:
         """Couple ``plant`` to the world (before or while running)."""
@@ -107,6 +129,7 @@ class TwinWorld:
         with self.lock:
             if plant in self._plants:
                 self._plants.remove(plant)
+                plant.release(self.world)
 
     def step_once(self, now_s: float | None = None) -> None:
         """One physics step with every plant's torques (the thread's body; tests call it)."""
