@@ -16,19 +16,31 @@ Rows are placed on the 30 Hz tick clock by the samples' own stamps (see
 Encoding runs in this loop (a few ms per row at 30 Hz); meanwhile ZeroMQ's I/O thread
 keeps receiving into the socket's queue, so nothing upstream waits on the encoder.
 At start the node recovers any episode a previous run left cut off in its root.
+
+``format`` picks what is written: ``abc`` (the training layout, what ABC's trainer
+reads), ``mcap`` (the ABC-130k release layout under ``mcap_root``: every message
+streamed at its own stamp, cameras H.264-encoded as they arrive) or ``both`` (one
+uuid for the two). The default is ``abc``: it is what the learning loop and the
+sim graphs train from, and on a 2-core machine the second encoder is not free; the
+hardware teleop graph records ``both`` so a rig's episodes can join ABC-130k as
+they are and still train without a conversion.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from abc_robot.recording.layout import DEFAULT_CAMERAS
+from abc_robot.recording.mcap_recovery import recover_mcap_all
+from abc_robot.recording.mcap_writer import McapEpisodeWriter
 from abc_robot.recording.metadata import file_hashes
 from abc_robot.recording.recovery import recover_all
 from abc_robot.recording.session import EpisodeSession, camera_topic, follower_topics
@@ -67,6 +79,11 @@ class RecorderConfig:
         max_messages_per_step: messages taken in per loop tick at most (about 2 s of
             the sim graph's traffic); the rest wait in the socket's queue.
         video: encoder settings.
+        format: ``abc``, ``mcap`` or ``both`` (see the module docstring).
+        mcap_root: where MCAP episodes go (default ``<root>/mcap``).
+        mcap_video: ``h264`` or ``h265`` for the MCAP's camera streams.
+        mcap_crf: the MCAP encoder's constant rate factor.
+        operator: operator id for the MCAP's ``episode-metadata``.
     """
 
     root: str = "episodes"
@@ -86,8 +103,19 @@ class RecorderConfig:
     max_rows_per_step: int = 4
     max_messages_per_step: int = 4000
     video: VideoConfig = field(default_factory=VideoConfig)
+    format: str = "abc"
+    mcap_root: str = ""
+    mcap_video: str = "h264"
+    mcap_crf: int = 23
+    operator: str = ""
 
     def __post_init__(self) -> None:
+        if self.format not in ("abc", "mcap", "both"):
+            raise ValueError(f"format must be one of ['abc', 'mcap', 'both'], got {self.format!r}")
+        if self.mcap_video not in ("h264", "h265"):
+            raise ValueError(f"mcap_video must be 'h264' or 'h265', got {self.mcap_video!r}")
+        if not 0 <= self.mcap_crf <= 51:
+            raise ValueError(f"mcap_crf must be in [0, 51], got {self.mcap_crf}")
         missing = [c for c in self.stack if c not in self.cameras]
         if missing or not self.stack:
             raise ValueError(f"stack must name cameras of `cameras` ({sorted(self.cameras)}), got {self.stack}")
@@ -109,6 +137,7 @@ class RecorderNode(Node):
         import cv2  # noqa: F401
 
         self.episodes = 0
+        self.mcap_root = cfg.mcap_root or str(Path(cfg.root) / "mcap")
         self.finish_failures = 0
         self.finishing: list[threading.Thread] = []
         self.recovered: list[dict[str, Any]] = []
@@ -118,6 +147,10 @@ class RecorderNode(Node):
                     f"recovery: {res.path} {res.status}, {res.num_steps} steps kept, {res.lost_steps} lost {res.reason}".rstrip()
                 )
                 self.recovered.append({"path": str(res.path), "status": res.status, "steps": res.num_steps})
+            if cfg.format != "abc":
+                for res in recover_mcap_all(self.mcap_root):
+                    self.log(f"recovery: {res.path} {res.status}, {res.num_steps} messages kept {res.reason}".rstrip())
+                    self.recovered.append({"path": str(res.path), "status": res.status, "messages": res.num_steps})
         self.state_topics = [t for arm in cfg.arms for t in follower_topics(arm)[:2]]
         self.topics = [t for arm in cfg.arms for t in follower_topics(arm)] + [camera_topic(c) for c in cfg.stack]
         endpoints = [*cfg.followers, *cfg.cameras.values(), *cfg.console]
@@ -157,12 +190,16 @@ class RecorderNode(Node):
                 self.pending = None
             elif self.session is not None and self.ending is None:
                 self.ending = (int(ev.stamp_ns) or now_ns, ev.kind, None if progress is None else float(progress))
+                self.session.note(self.ending[0], f"{ev.kind} {dict(ev.data)}")
+                self.session.end_at(self.ending[0])
         elif ev.kind == "episode_discard":
             self.pending = None
             if self.session is not None:
                 self.log(f"episode discarded after {self.session.num_steps} steps")
                 self.session.discard()
                 self.session, self.ending = None, None
+        elif self.session is not None:  # interventions, pedal, keys: a line in the MCAP's log
+            self.session.note(int(ev.stamp_ns) or now_ns, f"{ev.kind} {dict(ev.data)}")
 
     def _try_start(self, now_ns: int) -> None:
         assert self.pending is not None
@@ -188,6 +225,22 @@ class RecorderNode(Node):
             },
             "arms": list(cfg.arms),
         }
+        episode_id = uuid.uuid4().hex
+        task = str(data.get("task") or cfg.task_name)
+        mcap = None
+        if cfg.format != "abc":
+            mcap = McapEpisodeWriter(
+                self.mcap_root,
+                task,
+                episode_id=episode_id,
+                arms=cfg.arms,
+                cameras=cfg.stack,
+                video_format=cfg.mcap_video,
+                crf=cfg.mcap_crf,
+                metadata=meta,
+                operator_id=cfg.operator,
+                instruction=str(data.get("instruction") or task.replace("_", " ")),
+            )
         self.session = EpisodeSession(
             cfg.root,
             str(data.get("task") or cfg.task_name),
@@ -199,7 +252,11 @@ class RecorderNode(Node):
             camera_timeout_ns=int(cfg.camera_timeout_ms * 1e6),
             video=cfg.video,
             metadata=meta,
+            mcap=mcap,
+            write_abc=cfg.format != "mcap",
+            episode_id=episode_id,
         )
+        self.session.note(t0, "episode_start")
         self.start_gaps = dict(self.sub.gaps.gaps)
         self.pending = None
         self.log(f"recording {self.session.path.name} (task {data.get('task') or cfg.task_name})")

@@ -96,6 +96,7 @@ class EpisodeSession:
         mcap: an MCAP writer to stream every message into (the release layout).
         write_abc: write the training layout (False: the MCAP alone).
         intrinsics: camera → intrinsics for the MCAP's calibration topics.
+        episode_id: the episode's uuid (shared by both formats; default: a new one).
     """
 
     def __init__(
@@ -113,6 +114,7 @@ class EpisodeSession:
         mcap: McapEpisodeWriter | None = None,
         write_abc: bool = True,
         intrinsics: Mapping[str, Mapping[str, Any]] | None = None,
+        episode_id: str | None = None,
     ) -> None:
         if mcap is None and not write_abc:
             raise ValueError("nothing to write: give an MCAP writer or write_abc=True")
@@ -133,7 +135,9 @@ class EpisodeSession:
         self._last_mode: dict[str, tuple[str, str]] = {}
         self.writer: EpisodeWriter | None = None
         if write_abc:
-            self.writer = EpisodeWriter(root, task_name, self.cameras, t0_ns=t0_ns, video=video, metadata=metadata)
+            self.writer = EpisodeWriter(
+                root, task_name, self.cameras, t0_ns=t0_ns, video=video, metadata=metadata, episode_id=episode_id
+            )
         self.steps = 0
         for topic, msgs in (history or {}).items():
             seq = list(msgs)
