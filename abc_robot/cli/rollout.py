@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"abc-rollout: config error: {exc}", file=sys.stderr)
         return 2
+    from abc_robot.cli.preflight import preflight_graph
+
+    if (refused := preflight_graph("abc-rollout", graph)) is not None:
+        return refused  # a bad checkpoint or calibration file: nothing was started
     sup = Supervisor(graph, echo_logs=True)
     os.environ["ABC_RUN_DIR"] = sup.run_dir
     task = args.task or next((str(n.params.get("sim", {}).get("task", "lift_cube")) for n in graph.nodes if n.kind == "sim"), "lift_cube")

@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"abc-teleop: config error: {exc}", file=sys.stderr)
         return 2
+    from abc_robot.cli.preflight import preflight_graph
+
+    if (refused := preflight_graph("abc-teleop", graph)) is not None:
+        return refused  # a bad checkpoint or calibration file: nothing was started
     live = not args.headless and sys.stdout.isatty()
     sup = Supervisor(graph, echo_logs=not live)
     os.environ["ABC_RUN_DIR"] = sup.run_dir  # the console endpoint lives in the graph's run dir
