@@ -3,7 +3,9 @@
 An overlay is a second YAML file deep-merged onto ``rig.yaml`` before it is checked:
 device addresses for a hardware twin (pseudo-terminals, a ``udp_multicast`` CAN bus,
 latency-timer files), or a lab's own port names, without editing the rig directory.
-Mappings merge key by key; any other value (lists included) replaces the rig's.
+Mappings merge key by key; any other value (lists included) replaces the rig's, and a
+mapping whose ``kind`` the overlay changes is replaced as a whole (a twin turning a
+RealSense into a rendered view must not inherit its ``serial``).
 
 Every driver section is checked against its driver's own config class here, so a
 ``--rig`` command refuses a bad file before any process starts, naming the file and
@@ -57,7 +59,12 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """``over`` merged onto a copy of ``base``: mappings key by key, other values replaced."""
     out = copy.deepcopy(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        base_value = out.get(key)
+        if (
+            isinstance(value, dict)
+            and isinstance(base_value, dict)
+            and value.get("kind", base_value.get("kind")) == base_value.get("kind")
+        ):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -137,11 +144,17 @@ def follower_config(rig: RigConfig, arm: str, *, file: str | None = None, missin
 
 
 def camera_config(rig: RigConfig, name: str, *, file: str | None = None) -> Any:
-    """The camera's typed driver config (``RealSenseConfig`` / ``OpenCVCameraConfig``)."""
+    """The camera's typed driver config (``RealSenseConfig`` / ``OpenCVCameraConfig``, or
+    ``SimCameraConfig`` for a rendered view of a twin)."""
     from abc_robot.devices.cameras.registry import CAMERA_KINDS
 
     spec = rig.cameras[name]
     label = file or str(rig_file(rig.root))
+    if spec.kind == "sim":
+        from abc_robot.nodes.sim_camera import SimCameraConfig
+
+        params = dict(spec.params, bind="", cameras=[name])
+        return from_dict(SimCameraConfig, params, file=label, prefix=f"cameras.{name}.params")
     cls = _class(CAMERA_KINDS[spec.kind])
     return from_dict(cls.Config, spec.params, file=label, prefix=f"cameras.{name}.params")
 

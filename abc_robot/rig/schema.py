@@ -33,6 +33,7 @@ __all__ = [
     "CameraSpec",
     "ConsoleSpec",
     "RatesSpec",
+    "RecordingSpec",
     "RigConfig",
 ]
 
@@ -67,6 +68,8 @@ class LeaderSpec:
         latency_timer_file: file holding the adapter's USB latency timer [ms]; empty:
             the sysfs file of ``port``'s USB device (a twin overlay names its own).
         timeout_ms: [ms] wait for a read's replies.
+        models: Dynamixel model number per servo (e.g. 1200 = XL330-M288), checked by
+            ``abc-rig check``; empty: any model answers.
     """
 
     port: str
@@ -76,6 +79,7 @@ class LeaderSpec:
     motor_ids: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
     latency_timer_file: str = ""
     timeout_ms: float = 5.0
+    models: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         from abc_robot.devices.dynamixel.config import BusConfig
@@ -85,6 +89,10 @@ class LeaderSpec:
         if not self.calibration:
             raise _Invalid("calibration", "name the calibration file (e.g. left.yaml), written by abc-calibrate leader")
         BusConfig(port=self.port, motor_ids=self.motor_ids, baud=self.baud)  # raises naming port/motor_ids/baud
+        if self.models and len(self.models) != len(self.motor_ids):
+            raise _Invalid(
+                "models", f"needs one model number per servo ({len(self.motor_ids)}), got {len(self.models)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,8 @@ class FollowerSpec:
         base_rpy_rad: [rad] arm base roll, pitch, yaw (URDF convention).
         leader_to_follower_xyz_m / leader_to_follower_rpy_rad: pose of the leader's base
             in this arm's base frame [m, rad].
+        models: a Dynamixel arm's model number per servo (checked by ``abc-rig check``;
+            empty: any). A YAM arm's motor models are ``params.motor_models``.
     """
 
     kind: Literal["yam", "dynamixel"]
@@ -120,8 +130,11 @@ class FollowerSpec:
     base_rpy_rad: tuple[float, float, float] = (0.0, 0.0, 0.0)
     leader_to_follower_xyz_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
     leader_to_follower_rpy_rad: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    models: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.models and self.kind != "dynamixel":
+            raise _Invalid("models", "models are Dynamixel model numbers; a YAM arm names params.motor_models")
         for name in ("base_xyz_m", "base_rpy_rad", "leader_to_follower_xyz_m", "leader_to_follower_rpy_rad"):
             if not all(math.isfinite(v) for v in getattr(self, name)):
                 raise _Invalid(name, f"values must be finite, got {list(getattr(self, name))}")
@@ -134,13 +147,15 @@ class CameraSpec:
     """One camera.
 
     Attributes:
-        kind: ``realsense`` (by serial number) or ``opencv`` (UVC device or file).
+        kind: ``realsense`` (by serial number), ``opencv`` (UVC device or file), or
+            ``sim``: a view rendered from a hardware twin's MuJoCo world (params: the
+            ``SimCameraConfig`` fields but ``bind`` and ``cameras``: sim, world, rate_hz).
         params: the camera driver's config fields (``RealSenseConfig``: serial, width,
             height, fps...; ``OpenCVCameraConfig``: source, width, height, fps, fourcc...).
         rate_hz: [Hz] how often the camera node hands frames out (twice the fps or more).
     """
 
-    kind: Literal["realsense", "opencv"]
+    kind: Literal["realsense", "opencv", "sim"]
     params: dict[str, Any] = field(default_factory=dict)
     rate_hz: float = 100.0
 
@@ -185,6 +200,23 @@ class RatesSpec:
 
 
 @dataclass(frozen=True)
+class RecordingSpec:
+    """Where episodes go.
+
+    Attributes:
+        root: episode directory (relative: to the working directory of the command).
+        min_free_gb: [GB] free space ``abc-rig check`` asks for there.
+    """
+
+    root: str = "episodes"
+    min_free_gb: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.min_free_gb < 0:
+            raise _Invalid("min_free_gb", "must be >= 0")
+
+
+@dataclass(frozen=True)
 class RigConfig:
     """A whole rig (``rigs/<name>/rig.yaml``).
 
@@ -196,6 +228,7 @@ class RigConfig:
         cameras: per name (``top``, ``left``, ``right``), the camera.
         console: the console board; None: keys only.
         rates: control rates.
+        recording: where episodes go, and the free space they need.
         leader: the leader build, for ``abc-calibrate leader`` (named poses, servo
             mounting signs); its ``ports`` default to ``leaders.<arm>.port``.
         root: the rig directory (set by the loader; calibration paths are relative to it).
@@ -208,6 +241,7 @@ class RigConfig:
     cameras: dict[str, CameraSpec] = field(default_factory=dict)
     console: ConsoleSpec | None = None
     rates: RatesSpec = field(default_factory=RatesSpec)
+    recording: RecordingSpec = field(default_factory=RecordingSpec)
     leader: LeaderRigConfig = field(default_factory=LeaderRigConfig)
     root: str = ""
 
