@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes-dir", default=None, help="record the episodes here (needs a recorder in the graph)")
     ap.add_argument("--launch", default=None)
     ap.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
+    ap.add_argument("--run-dir", default=None, help="directory for the graph's ipc sockets (default: a fresh temporary one)")
     ap.add_argument("--headless", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object at exit")
     args = ap.parse_args(argv)
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if (refused := preflight_graph("abc-rollout", graph)) is not None:
         return refused  # a bad checkpoint or calibration file: nothing was started
-    sup = Supervisor(graph, echo_logs=True)
+    sup = Supervisor(graph, run_dir=args.run_dir, echo_logs=True)
     os.environ["ABC_RUN_DIR"] = sup.run_dir
     task = args.task or next((str(n.params.get("sim", {}).get("task", "lift_cube")) for n in graph.nodes if n.kind == "sim"), "lift_cube")
 

@@ -101,7 +101,9 @@ class PolicyLinkNode(Node):
         self.sent_bytes = 0
         self.delays_ms: list[float] = []
         self.last_heard_ns = 0
-        self.handshake = "waiting"  # waiting | connected | ok | failed: <why>
+        self.handshake = "waiting"  # waiting | connected | ok
+        self.handshake_error = ""  # the last failed handshake's reason, until one succeeds
+        self.handshake_failures = 0
         self.down_reason = ""
         self.down_count = 0
         self._monitor: zmq.Socket | None = None
@@ -159,21 +161,27 @@ class PolicyLinkNode(Node):
         mon = self._monitor
         while mon is not None and mon.poll(0):
             ev = recv_monitor_message(mon)["event"]
+            why = ""
             if ev == zmq.EVENT_CONNECTED:
                 self.handshake = "connected"
             elif ev == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                self.handshake = "ok"
+                self.handshake, self.handshake_error = "ok", ""
             elif ev == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                self.handshake = "failed: the worker's host refused this host's key (authorize it there: abc-keys authorize)"
+                why = "the worker's host refused this host's key (authorize it there: abc-keys authorize)"
             elif ev in (zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL):
-                self.handshake = (
-                    "failed: CURVE handshake refused: the worker's public key in this key ring is not that "
-                    "server's key (abc-keys authorize its host.key), or the server runs without keys"
+                why = (
+                    "CURVE handshake refused: the worker's public key in this key ring is not that server's "
+                    "key (abc-keys authorize its host.key), or the server runs without keys"
                 )
-            elif ev == zmq.EVENT_DISCONNECTED and self.handshake == "connected":
-                # Connected but dropped before the handshake completed: the usual sign of
-                # a server that cannot decrypt our hello, i.e. a wrong server key.
-                self.handshake = "failed: the worker dropped the connection during the CURVE handshake (wrong server key?)"
+            elif ev == zmq.EVENT_DISCONNECTED:
+                if self.handshake == "connected":
+                    # Connected but dropped before the handshake completed: the usual sign
+                    # of a server that cannot decrypt our hello, i.e. a wrong server key.
+                    why = "the worker dropped every connection during the CURVE handshake: wrong server key in this key ring?"
+                self.handshake = "waiting"
+            if why:
+                self.handshake_error = why
+                self.handshake_failures += 1
 
     def _judge_link(self, now_ns: int) -> None:
         timeout_ns = self.config.link_timeout_s * 1e9
@@ -183,8 +191,8 @@ class PolicyLinkNode(Node):
                 self.log(f"link up again after: {self.down_reason}")
                 self.down_reason = ""
             return
-        if self.handshake.startswith("failed"):
-            why = self.handshake
+        if self.handshake_error:
+            why = self.handshake_error
         elif self.handshake == "waiting":
             why = f"no connection to the worker at {self.config.remote}"
         else:
@@ -209,6 +217,8 @@ class PolicyLinkNode(Node):
             "remote": self.config.remote,
             "link": "down: " + self.down_reason if self.down_reason else "up",
             "handshake": self.handshake,
+            "handshake_error": self.handshake_error,
+            "handshake_failures": self.handshake_failures,
             "link_downs": self.down_count,
             "chunks": self.chunks,
             "delay_ms_p50": delay[0],
