@@ -37,11 +37,11 @@ class ScriptedOperator:
         self.steps.append(step)
         kind, _, name = step.partition(":")
         if kind in ("pose", "verify"):
-            self.em.hold(np.asarray(self.rig.poses[name]) + self.misplace, 0.0)
-        elif step == "gripper:open":
-            self.em.hold(self.rig.poses["home"], 0.0)
-        elif step == "gripper:closed":
+            self.em.hold(np.asarray(self.rig.poses[name]) + self.misplace, 1.0)
+        elif step == "gripper:open":  # released: gripper 1 (0 = closed, 1 = open)
             self.em.hold(self.rig.poses["home"], 1.0)
+        elif step == "gripper:closed":
+            self.em.hold(self.rig.poses["home"], 0.0)
 
 
 @pytest.fixture()
@@ -113,7 +113,7 @@ def test_verification_compares_fk(leader, bus):
 
 
 def test_cli_non_interactive_writes_a_file_that_loads(leader, tmp_path, capsys):
-    leader.hold(RIG.poses["home"], 0.0)
+    leader.hold(RIG.poses["home"], 1.0)
     rig = tmp_path / "rig"
     (rig).mkdir()
     (rig / "rig.yaml").write_text("leader:\n  joint_signs: [1, -1, 1, -1, -1, 1]\n")
@@ -133,15 +133,15 @@ def _terminal_operator(leader: EmulatedLeader, verify_pose: np.ndarray):
 
     def ask(prompt: str) -> str:
         if "Put the arm back" in prompt:
-            leader.hold(verify_pose, 0.0)
+            leader.hold(verify_pose, 1.0)
         elif "pose 'home'" in prompt:
-            leader.hold(RIG.poses["home"], 0.0)
-        elif "pose 'reach'" in prompt:
-            leader.hold(RIG.poses["reach"], 0.0)
-        elif "Release the trigger" in prompt:
-            leader.hold(RIG.poses["home"], 0.0)
-        elif "Squeeze the trigger" in prompt:
             leader.hold(RIG.poses["home"], 1.0)
+        elif "pose 'reach'" in prompt:
+            leader.hold(RIG.poses["reach"], 1.0)
+        elif "Release the trigger" in prompt:  # released = gripper 1 (open)
+            leader.hold(RIG.poses["home"], 1.0)
+        elif "Squeeze the trigger" in prompt:
+            leader.hold(RIG.poses["home"], 0.0)
         return ""
 
     return ask

@@ -27,13 +27,13 @@ G_OPEN, G_CLOSED = 0.2, 1.0
 
 
 def _shafts(q: np.ndarray, g: float) -> list[float]:
-    return [*(np.array(OFF) + np.array(SGN) * q[:6]).tolist(), G_OPEN + g * (G_CLOSED - G_OPEN)]
+    return [*(np.array(OFF) + np.array(SGN) * q[:6]).tolist(), G_CLOSED + g * (G_OPEN - G_CLOSED)]  # gripper 0 closed, 1 open
 
 
 @pytest.fixture()
 def chain(tmp_path):
     wraps = [1, 0, -1, 0, 2, 0, 1]  # powered up a few turns away: the driver must not care
-    with DynamixelChainEmulator(tmp_path / "ttyDXL0", IDS, initial_rad=_shafts(Q0, 0.0), wraps=wraps, return_delay=0, lag_s=0.01) as c:
+    with DynamixelChainEmulator(tmp_path / "ttyDXL0", IDS, initial_rad=_shafts(Q0, 1.0), wraps=wraps, return_delay=0, lag_s=0.01) as c:
         yield c
 
 
@@ -50,7 +50,7 @@ def test_connect_configures_and_reads_without_torque(chain):
     with DynamixelArm(_config(chain), arm="left") as arm:
         s = arm.read_state()
         np.testing.assert_allclose(s.q[:6], Q0, atol=2 * ct.RAD_PER_TICK)
-        assert s.q[6] == pytest.approx(0.0, abs=0.01) and s.dq.shape == (7,) and s.effort.shape == (7,)
+        assert s.q[6] == pytest.approx(1.0, abs=0.01) and s.dq.shape == (7,) and s.effort.shape == (7,)
         assert not any(chain.torque_enabled) and not arm.torque_enabled
         assert [chain.register(i, ct.OPERATING_MODE) for i in IDS] == [4] * 6 + [5]
         assert chain.register(1, ct.PROFILE_VELOCITY) == round(3.0 / ct.RAD_S_PER_VELOCITY_UNIT)

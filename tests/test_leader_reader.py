@@ -110,7 +110,7 @@ def test_convert_recovers_any_pose_in_range_from_any_turn(q, off, signs, turns, 
     q = LOWER + (np.array(q) + 1.0) / 2.0 * (UPPER - LOWER)
     cal = LeaderCalibration(arm="right", offsets_rad=tuple(off), signs=tuple(signs), gripper_open_rad=-0.4, gripper_closed_rad=0.3)
     theta = np.array(off) + np.array(signs) * q
-    theta = np.append(theta, -0.4 + g * 0.7) + 2 * math.pi * np.array(turns)
+    theta = np.append(theta, 0.3 - g * 0.7) + 2 * math.pi * np.array(turns)  # g: 0 squeezed (0.3), 1 released (-0.4)
     reader = LeaderReader(cal, BusConfig(port="/dev/null"), fk=False)
     q_out, g_out = reader.convert(np.round(theta / TICK))
     np.testing.assert_allclose(q_out, q, atol=TICK)

@@ -91,13 +91,16 @@ def test_small_steps_are_well_damped(world: SimWorld) -> None:
 def test_gripper_is_normalised_both_ways(world: SimWorld) -> None:
     world.reset(2)
     arm = "right"
-    assert world.arm_state(arm)[0][6] == pytest.approx(0.0, abs=1e-6)
-    world.set_targets(arm, np.append(np.asarray(HOME_Q[:6]), 1.0))
+    # ABC's convention: 0 = closed, 1 = open (the finger opening over its travel).
+    assert world.arm_state(arm)[0][6] == pytest.approx(1.0, abs=1e-6)  # ready pose: open
+    finger_open = world.data.qpos[world.model.joint(f"{arm}_finger_left").qposadr[0]]
+    assert finger_open == pytest.approx(FINGER_TRAVEL_M, abs=1e-9)
+    world.set_targets(arm, np.append(np.asarray(HOME_Q[:6]), 0.0))
     world.step(400)
     g = world.arm_state(arm)[0][6]
-    assert g > 0.97  # closed on nothing
+    assert g < 0.03  # closed on nothing
     finger = world.data.qpos[world.model.joint(f"{arm}_finger_left").qposadr[0]]
-    assert finger == pytest.approx(FINGER_TRAVEL_M * (1 - g), abs=1e-9)
+    assert finger == pytest.approx(FINGER_TRAVEL_M * g, abs=1e-9)
     # Mimic finger follows the actuated one.
     other = world.data.qpos[world.model.joint(f"{arm}_finger_right").qposadr[0]]
     assert other == pytest.approx(finger, abs=1e-3)

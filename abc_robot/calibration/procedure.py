@@ -174,7 +174,7 @@ class Verification:
         for j in range(6):
             e, m = math.degrees(self.q_expected[j]), math.degrees(self.q_measured[j])
             lines.append(f"joint{j + 1}  {e:9.2f}°  {m:9.2f}°  {m - e:+7.2f}°")
-        lines.append(f"gripper   (open)      {self.gripper:9.3f}")
+        lines.append(f"gripper   (open = 1)  {self.gripper:9.3f}")
         if self.T_expected is not None and self.T_measured is not None:
             pe, pm = self.T_expected[:3, 3] * 1e3, self.T_measured[:3, 3] * 1e3
             lines.append(f"FK ee [mm] expected ({pe[0]:.1f}, {pe[1]:.1f}, {pe[2]:.1f})  measured ({pm[0]:.1f}, {pm[1]:.1f}, {pm[2]:.1f})")

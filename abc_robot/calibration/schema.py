@@ -75,8 +75,8 @@ class LeaderCalibration:
         motor_ids: servo ids, joints 1..6 then the trigger (7).
         offsets_rad: [rad] servo angle at joint zero, per joint (6), in [-π, π).
         signs: +1/-1 per joint (6): ``q = sign · (servo − offset) + 2πk``.
-        gripper_open_rad / gripper_closed_rad: [rad] trigger servo angle released (0) and
-            squeezed (1); the closed one is within half a turn of the open one.
+        gripper_open_rad / gripper_closed_rad: [rad] trigger servo angle released (gripper 1, open)
+            and squeezed (gripper 0, closed); the closed one is within half a turn of the open one.
         baud: [baud] bus rate of the servos.
         port: the serial device it was calibrated on (the node config may override it).
         urdf: the leader's own description (FK of the leader).

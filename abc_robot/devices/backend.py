@@ -21,7 +21,7 @@ class ArmSample:
 
     Attributes:
         q: joint positions [rad] for the arm joints, then the gripper opening in [0, 1]
-            (0 = open, 1 = closed), e.g. 7 values for the YAM arm.
+            (0 = closed, 1 = open), e.g. 7 values for the YAM arm.
         stamp_ns: ``time.monotonic_ns()`` at which the device was read (or the sim stepped).
         dq: joint velocities [rad/s] (same layout), empty if the device does not report them.
         effort: joint efforts [N·m] or currents [A] (same layout), possibly empty.

@@ -90,7 +90,8 @@ def lissajous_pose(cfg: ScriptedLeaderConfig, t_s: float, phase: float) -> tuple
     T = np.eye(4)
     T[:3, :3] = R_down @ R_roll
     T[:3, 3] = p
-    g = 0.0 if cfg.gripper_period_s <= 0 else 0.5 - 0.5 * np.cos(2 * np.pi * t / cfg.gripper_period_s)
+    # Starts open (1) and closes to 0 at half the period: 0 = closed, 1 = open.
+    g = 1.0 if cfg.gripper_period_s <= 0 else 0.5 + 0.5 * np.cos(2 * np.pi * t / cfg.gripper_period_s)
     return T, float(g)
 
 
@@ -210,7 +211,7 @@ class ScriptedLeaderNode(Node):
             t = t % max(ts[-1], 1e-3)
         k = int(np.searchsorted(ts, t, side="right")) - 1
         k = max(0, min(k, len(ts) - 1))
-        return np.asarray(self.replay[f"q_{arm}"][k], float), float(self.replay.get(f"gripper_{arm}", np.zeros(len(ts)))[k])
+        return np.asarray(self.replay[f"q_{arm}"][k], float), float(self.replay.get(f"gripper_{arm}", np.ones(len(ts)))[k])
 
     def status(self) -> dict:
         return {"published": getattr(self, "published", 0), "source": self.config.source}

@@ -36,7 +36,40 @@ from abc_robot.recording.layout import (
     source_segments,
 )
 
-__all__ = ["start_metadata", "final_metadata", "outcome_record", "write_json_atomic", "read_json", "file_hashes"]
+__all__ = [
+    "start_metadata",
+    "final_metadata",
+    "outcome_record",
+    "write_json_atomic",
+    "read_json",
+    "file_hashes",
+    "GRIPPER_CONVENTION",
+    "LEGACY_GRIPPER_CONVENTION",
+    "gripper_convention",
+]
+
+#: ``gripper`` in the metadata: what the gripper value (column 6 of each arm's 7) means.
+#: ABC's and the YAM vendor's convention: the finger opening over its full travel, so
+#: 0 = closed and 1 = open (ABC Sim: finger joint position / 0.0475 m).
+GRIPPER_CONVENTION: dict[str, Any] = {"convention": "abc", "closed": 0.0, "open": 1.0}
+#: What episodes without a ``gripper`` entry were recorded with (0 = open, 1 = closed);
+#: ``abc-convert-gripper`` rewrites them.
+LEGACY_GRIPPER_CONVENTION: dict[str, Any] = {"convention": "legacy", "closed": 1.0, "open": 0.0}
+
+
+def gripper_convention(meta: Mapping[str, Any]) -> str:
+    """``"abc"`` or ``"legacy"``: the gripper convention an episode's metadata declares.
+
+    Raises:
+        ValueError: a ``gripper`` entry naming neither.
+    """
+    g = meta.get("gripper")
+    if g is None:
+        return str(LEGACY_GRIPPER_CONVENTION["convention"])
+    name = g.get("convention") if isinstance(g, Mapping) else None
+    if name not in (GRIPPER_CONVENTION["convention"], LEGACY_GRIPPER_CONVENTION["convention"]):
+        raise ValueError(f"gripper.convention is {name!r}; expected 'abc' or 'legacy'")
+    return str(name)
 
 
 def start_metadata(
@@ -61,7 +94,8 @@ def start_metadata(
         "fps": FPS,
         "state_dim": STATE_DIM,
         "action_dim": ACTION_DIM,
-        "state_layout": "per arm (left, right): 6 joints [rad] + gripper [0 open, 1 closed]; measured",
+        "state_layout": "per arm (left, right): 6 joints [rad] + gripper [0 closed, 1 open]; measured",
+        "gripper": dict(GRIPPER_CONVENTION),
         "action_layout": "as state; the follower's commanded targets",
         "alignment": ALIGNMENT,
         "alignment_rule": "row k at t0_ns + k*tick_ns; each source's latest sample stamped at or before it",

@@ -107,7 +107,7 @@ def attach_arm(spec: mujoco.MjSpec, placement: ArmPlacement, index: int, drive: 
 
     Adds ``<prefix>joint1..6`` position actuators (ctrl = joint target [rad], range =
     joint limits) and ``<prefix>gripper`` whose ctrl is the normalised gripper command
-    in [0, 1] (0 open, 1 closed), mapped to the finger travel by the actuator's own
+    in [0, 1] (0 closed, 1 open), mapped to the finger travel by the actuator's own
     affine gain and bias, so ``ctrl`` holds exactly the 7-vector the stack speaks.
     """
     prefix = f"{placement.name}_"
@@ -160,14 +160,14 @@ def attach_arm(spec: mujoco.MjSpec, placement: ArmPlacement, index: int, drive: 
         act.ctrlrange = [-drive.gripper_force_n, drive.gripper_force_n]
         act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
         return prefix
-    # force = kp·(travel·(1 − ctrl) − x) − kv·ẋ, written as gain·ctrl + bias.
+    # force = kp·(travel·ctrl − x) − kv·ẋ, written as gain·ctrl + bias (x = 0: fingers shut).
     kp, kv, travel = drive.gripper_kp, drive.gripper_kv, FINGER_TRAVEL_M
     act.gaintype = mujoco.mjtGain.mjGAIN_FIXED
     act.biastype = mujoco.mjtBias.mjBIAS_AFFINE
     gain = np.zeros(10)
-    gain[0] = -kp * travel
+    gain[0] = kp * travel
     bias = np.zeros(10)
-    bias[:3] = (kp * travel, -kp, -kv)
+    bias[:3] = (0.0, -kp, -kv)
     act.gainprm = gain.tolist()
     act.biasprm = bias.tolist()
     act.ctrlrange = [0.0, 1.0]

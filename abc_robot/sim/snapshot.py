@@ -32,7 +32,7 @@ class WorldSnapshot:
         table_top_z: table top height in the world [m].
         T_world_base: base pose per arm (4×4).
         T_base_ee: end-effector pose per arm, in its base frame (4×4).
-        gripper: gripper per arm in [0, 1] (0 open).
+        gripper: gripper per arm in [0, 1] (0 closed, 1 open).
         objects: ``T_world_object`` per task object (4×4).
     """
 

@@ -15,7 +15,12 @@ import numpy as np
 
 from abc_robot.kinematics.se3 import interpolate
 
-__all__ = ["Keyframe", "PoseTrajectory", "PlanBuilder", "min_jerk"]
+__all__ = ["GRIPPER_CLOSED", "GRIPPER_OPEN", "Keyframe", "PoseTrajectory", "PlanBuilder", "min_jerk"]
+
+#: Gripper command of shut fingers and of fully open ones (ABC's and the YAM vendor's
+#: convention: the value is the finger opening over its full travel).
+GRIPPER_CLOSED = 0.0
+GRIPPER_OPEN = 1.0
 
 
 def min_jerk(tau: float) -> float:
@@ -31,7 +36,7 @@ class Keyframe:
     Attributes:
         t_s: time since the trajectory's start [s].
         T_base_ee: end-effector pose in the arm's base frame (4×4, [m]).
-        gripper: gripper command in [0, 1] (0 open, 1 closed).
+        gripper: gripper command in [0, 1] (0 closed, 1 open).
     """
 
     t_s: float
@@ -75,12 +80,12 @@ class PlanBuilder:
     """Builds one arm's keyframes segment by segment.
 
     Example:
-        >>> p = PlanBuilder(T_home, gripper=0.0)
-        >>> p.move(T_above, 1.5).move(T_grasp, 1.0).grip(1.0, 0.6).move(T_above, 1.0)
+        >>> p = PlanBuilder(T_home, gripper=GRIPPER_OPEN)
+        >>> p.move(T_above, 1.5).move(T_grasp, 1.0).grip(GRIPPER_CLOSED, 0.6).move(T_above, 1.0)
         >>> traj = p.build()
     """
 
-    def __init__(self, T_start: np.ndarray, gripper: float = 0.0, t_s: float = 0.0) -> None:
+    def __init__(self, T_start: np.ndarray, gripper: float = GRIPPER_OPEN, t_s: float = 0.0) -> None:
         self._frames = [Keyframe(t_s, np.array(T_start, dtype=np.float64), float(gripper))]
 
     @property

@@ -7,7 +7,7 @@ sim and sim-camera nodes do). With ``render_quality="cheap"`` a 224×224 view co
 about 2 ms on one CPU core; ``full`` (shadows, reflections) about ten times more.
 
 Arm vectors are the stack's 7-vectors: joints 1-6 [rad], then the gripper in [0, 1]
-(0 open, 1 closed). Poses are 4×4 transforms; ``ee_pose`` is in the arm's base frame
+(0 closed, 1 open: ABC's and the YAM vendor's convention). Poses are 4×4 transforms; ``ee_pose`` is in the arm's base frame
 (``T_base_ee``) like the kinematics' FK, so the two can be compared directly.
 """
 
@@ -32,7 +32,7 @@ __all__ = ["SimWorld", "HOME_Q"]
 
 #: Ready pose of each arm at reset: gripper open and pointing down about 0.15 m above
 #: the table, 0.2 m in front of the base [rad, gripper last].
-HOME_Q: tuple[float, ...] = (0.0, 1.30, 1.20, -1.47, 0.0, 0.0, 0.0)
+HOME_Q: tuple[float, ...] = (0.0, 1.30, 1.20, -1.47, 0.0, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ class SimWorld:
         a = self._arm(arm)
         q = np.asarray(q7, dtype=np.float64)
         self.data.qpos[a.qpos[:6]] = q[:6]
-        finger = FINGER_TRAVEL_M * (1.0 - float(np.clip(q[6], 0.0, 1.0)))
+        finger = FINGER_TRAVEL_M * float(np.clip(q[6], 0.0, 1.0))
         self.data.qpos[a.qpos[6]] = finger
         mimic = self.model.joint(f"{arm}_finger_right").qposadr[0]
         self.data.qpos[mimic] = finger
@@ -186,8 +186,8 @@ class SimWorld:
         a = self._arm(arm)
         q = self.data.qpos[a.qpos].copy()
         dq = self.data.qvel[a.dof].copy()
-        q[6] = 1.0 - q[6] / FINGER_TRAVEL_M
-        dq[6] = -dq[6] / FINGER_TRAVEL_M
+        q[6] = q[6] / FINGER_TRAVEL_M
+        dq[6] = dq[6] / FINGER_TRAVEL_M
         return q, dq
 
     def ee_pose(self, arm: str, frame: str = "base") -> np.ndarray:

@@ -38,7 +38,7 @@ def sine_motion(
 
     def motion(t: float) -> tuple[np.ndarray, float]:
         q = c + amplitude_rad * np.sin(2 * math.pi * t / period_s + phase)
-        g = 0.5 - 0.5 * math.cos(2 * math.pi * t / gripper_period_s) if gripper_period_s > 0 else 0.0
+        g = 0.5 + 0.5 * math.cos(2 * math.pi * t / gripper_period_s) if gripper_period_s > 0 else 1.0
         return q, g
 
     return motion
@@ -69,7 +69,7 @@ class EmulatedLeader:
         ids: Iterable[int] = range(1, 8),
         motion: Motion | None = None,
         q0: Sequence[float] = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
-        gripper0: float = 0.0,
+        gripper0: float = 1.0,
         wraps: Sequence[int] | None = None,
         return_delay: int = 0,
     ) -> None:
@@ -91,9 +91,10 @@ class EmulatedLeader:
     def shafts(self, q: Sequence[float] | np.ndarray, gripper: float) -> list[float]:
         """Servo shaft angles [rad] (7) of the arm at joints ``q`` and trigger ``gripper``."""
         theta = self.offsets + self.signs * np.asarray(q, dtype=np.float64)
-        return [*theta.tolist(), self.g_open + float(gripper) * (self.g_closed - self.g_open)]
+        # gripper 0 = squeezed (closed), 1 = released (open).
+        return [*theta.tolist(), self.g_closed + float(gripper) * (self.g_open - self.g_closed)]
 
-    def hold(self, q: Sequence[float], gripper: float = 0.0) -> None:
+    def hold(self, q: Sequence[float], gripper: float = 1.0) -> None:
         """The operator holds the arm still at ``q`` with the trigger at ``gripper``."""
         self.chain.trajectory = None
         self.chain.set_positions(self.shafts(q, gripper))

@@ -153,7 +153,7 @@ class LeaderState(Message):
 
     Attributes:
         q: calibrated leader joint angles [rad] (the leader's own model, not the follower's).
-        gripper: trigger mapped to [0, 1] (0 open, 1 closed).
+        gripper: trigger mapped to [0, 1] (0 closed, 1 open: ABC's convention).
         T_base_ee: leader end-effector pose from the leader's own FK, 4×4 [m].
     """
 

@@ -128,8 +128,9 @@ class DynamixelArm(ArmBackend):
         cur, vel, pos = r.values[:, 0], r.values[:, 1], r.values[:, 2]
         self._ticks = pos
         theta = self._unwrap(pos.astype(np.float64) * ct.RAD_PER_TICK)
-        span = self._g_closed - self._g_open
-        q = np.concatenate([self._sign * (theta[:6] - self._off), [np.clip((theta[6] - self._g_open) / span, 0.0, 1.0)]])
+        # Gripper 0 = closed, 1 = open (ABC's and the YAM vendor's convention).
+        span = self._g_open - self._g_closed
+        q = np.concatenate([self._sign * (theta[:6] - self._off), [np.clip((theta[6] - self._g_closed) / span, 0.0, 1.0)]])
         w = vel.astype(np.float64) * ct.RAD_S_PER_VELOCITY_UNIT
         dq = np.concatenate([self._sign * w[:6], [w[6] / span]])
         amps = cur.astype(np.float64) * self.config.current_unit_a
@@ -249,7 +250,7 @@ class DynamixelArm(ArmBackend):
 
     def _goal_ticks(self, q: np.ndarray) -> np.ndarray:
         assert self._turns is not None
-        theta = np.append(self._off + self._sign * q[:6], self._g_open + q[6] * (self._g_closed - self._g_open))
+        theta = np.append(self._off + self._sign * q[:6], self._g_closed + q[6] * (self._g_open - self._g_closed))
         ticks = np.round((theta - TWO_PI * self._turns) / ct.RAD_PER_TICK).astype(np.int64)
         if self._goal_limits is not None:
             ticks = np.clip(ticks, *self._goal_limits)

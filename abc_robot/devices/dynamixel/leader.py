@@ -5,7 +5,7 @@ moves it by hand. :class:`LeaderReader` sync-reads the seven Present Positions (
 joints + trigger) and applies the calibration (:class:`LeaderCalibration`)::
 
     q_j     = sign_j · (θ_j − offset_j) + 2π·k_j        θ = servo angle [rad]
-    gripper = clip((θ_g − open) / (closed − open), 0, 1)
+    gripper = clip((θ_g − closed) / (open − closed), 0, 1)   (0 squeezed = closed, 1 released = open)
 
 **The 2π ambiguity**: a servo's absolute encoder covers one turn, and Present Position
 can come up a whole number of turns away after a power cycle. Offsets are therefore
@@ -41,7 +41,7 @@ class LeaderSample:
 
     Attributes:
         q: [rad] leader joint angles (6), the leader's own model.
-        gripper: trigger in [0, 1] (0 open, 1 closed).
+        gripper: trigger in [0, 1] (0 squeezed = closed, 1 released = open).
         T_base_ee: leader end-effector pose (4×4, leader base frame) [m]; None without FK.
         stamp_ns: ``time.monotonic_ns()`` of the encoder read.
         ticks: raw Present Position of the 7 servos [tick].
@@ -205,7 +205,8 @@ class LeaderReader:
                 self._turns += jump
                 full += TWO_PI * jump
         self._last_q = full
-        g = min(1.0, max(0.0, (full[6] - self._g_open) / self._g_span))
+        # 0 closed (squeezed), 1 open (released): ABC's and the YAM vendor's convention.
+        g = min(1.0, max(0.0, 1.0 - (full[6] - self._g_open) / self._g_span))
         return full[:6].copy(), float(g)
 
     def status(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from abc_robot.sim.tasks.base import Task
 from abc_robot.sim.tasks.grasps import base_to_world, inv, quat_z
 from abc_robot.sim.tasks.motions import hold_still, nearest_arm, pick_up, place, travel
 from abc_robot.sim.tasks.scoring import height_above_table, held_by, reach_score
-from abc_robot.sim.trajectory import PlanBuilder, PoseTrajectory
+from abc_robot.sim.trajectory import GRIPPER_OPEN, PlanBuilder, PoseTrajectory
 
 if TYPE_CHECKING:
     from abc_robot.sim.world import SimWorld
@@ -85,7 +85,7 @@ class BottleInBin(Task):
         arm = nearest_arm(snapshot, "bottle")
         T_bottle = snapshot.object_in_base("bottle", arm)
         T_bottle[:3, :3] = np.eye(3)  # a cylinder: any yaw grasps it, take the wrist's zero
-        plan = PlanBuilder(snapshot.T_base_ee[arm], 0.0).hold(0.5)
+        plan = PlanBuilder(snapshot.T_base_ee[arm], GRIPPER_OPEN).hold(0.5)
         yaw = pick_up(plan, T_bottle, grasp_dz_m=BOTTLE_HALF_M - GRASP_BELOW_TOP_M, lift_to_m=CARRY_Z_M)
         over_bin = snapshot.object_in_base("bin", arm)[:3, 3]
         # Let go with the bottle's bottom 1 cm above the bin floor.

@@ -21,7 +21,7 @@ from abc_robot.sim.tasks.base import Task
 from abc_robot.sim.tasks.grasps import base_to_world, top_down, world_point_in_base
 from abc_robot.sim.tasks.motions import pick_up, place, travel
 from abc_robot.sim.tasks.scoring import height_above_table, held_by, reach_score
-from abc_robot.sim.trajectory import PlanBuilder, PoseTrajectory
+from abc_robot.sim.trajectory import GRIPPER_OPEN, PlanBuilder, PoseTrajectory
 
 if TYPE_CHECKING:
     from abc_robot.sim.world import SimWorld
@@ -72,14 +72,14 @@ class Handover(Task):
     def script(self, snapshot: WorldSnapshot) -> dict[str, PoseTrajectory]:
         top = snapshot.table_top_z
         spot_world = [HANDOFF_XY_M[0], HANDOFF_XY_M[1], top]
-        right = PlanBuilder(snapshot.T_base_ee["right"], 0.0).hold(0.5)
+        right = PlanBuilder(snapshot.T_base_ee["right"], GRIPPER_OPEN).hold(0.5)
         pick_up(right, snapshot.object_in_base("cube", "right"), grasp_dz_m=0.0, lift_to_m=0.10)
         spot_r = world_point_in_base(snapshot.T_world_base["right"], spot_world)
         # Set down with yaw 0: the cube is then square to both grippers' zero yaw.
         place(right, spot_r, 0.0, carry_z_m=0.10, release_z_m=CUBE_HALF_M + 0.003, retreat_z_m=0.10)
         travel(right, snapshot.T_base_ee["right"])
 
-        left = PlanBuilder(snapshot.T_base_ee["left"], 0.0).wait_until(right.t_s - 0.8)
+        left = PlanBuilder(snapshot.T_base_ee["left"], GRIPPER_OPEN).wait_until(right.t_s - 0.8)
         spot_l = world_point_in_base(snapshot.T_world_base["left"], spot_world)
         T_cube_l = top_down([spot_l[0], spot_l[1], CUBE_HALF_M], 0.0)
         T_cube_l[:3, :3] = np.eye(3)

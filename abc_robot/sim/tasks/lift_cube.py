@@ -19,7 +19,7 @@ from abc_robot.sim.tasks.base import Task
 from abc_robot.sim.tasks.grasps import base_to_world
 from abc_robot.sim.tasks.motions import hold_still, nearest_arm, pick_up
 from abc_robot.sim.tasks.scoring import height_above_table, held_by, reach_score
-from abc_robot.sim.trajectory import PlanBuilder, PoseTrajectory
+from abc_robot.sim.trajectory import GRIPPER_OPEN, PlanBuilder, PoseTrajectory
 
 if TYPE_CHECKING:
     from abc_robot.sim.world import SimWorld
@@ -59,7 +59,7 @@ class LiftCube(Task):
 
     def script(self, snapshot: WorldSnapshot) -> dict[str, PoseTrajectory]:
         arm = nearest_arm(snapshot, "cube")
-        plan = PlanBuilder(snapshot.T_base_ee[arm], 0.0).hold(0.5)
+        plan = PlanBuilder(snapshot.T_base_ee[arm], GRIPPER_OPEN).hold(0.5)
         pick_up(plan, snapshot.object_in_base("cube", arm), grasp_dz_m=0.0, lift_to_m=LIFT_TO_M)
         plan.hold(1.0)
         out = {a: hold_still(snapshot, a) for a in ARMS}

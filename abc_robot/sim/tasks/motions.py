@@ -12,7 +12,7 @@ import numpy as np
 from abc_robot.sim.layout import ARMS
 from abc_robot.sim.snapshot import WorldSnapshot
 from abc_robot.sim.tasks.grasps import box_grasp_yaw, top_down
-from abc_robot.sim.trajectory import PlanBuilder, PoseTrajectory
+from abc_robot.sim.trajectory import GRIPPER_CLOSED, GRIPPER_OPEN, PlanBuilder, PoseTrajectory
 
 __all__ = ["pick_up", "place", "travel", "nearest_arm", "hold_still", "PREGRASP_ABOVE_M", "PEAK_SPEED_MPS"]
 
@@ -57,7 +57,7 @@ def pick_up(plan: PlanBuilder, T_base_obj: np.ndarray, grasp_dz_m: float, lift_t
     p = T_base_obj[:3, 3] + np.array([0.0, 0.0, grasp_dz_m])
     plan.move(top_down(p + [0, 0, PREGRASP_ABOVE_M], yaw), 1.5)
     plan.move(top_down(p, yaw), 1.0)
-    plan.grip(1.0, 0.6).hold(0.3)
+    plan.grip(GRIPPER_CLOSED, 0.6).hold(0.3)
     plan.move(top_down([p[0], p[1], lift_to_m], yaw), 1.2)
     return yaw
 
@@ -78,5 +78,5 @@ def place(
     x, y = float(p_base[0]), float(p_base[1])
     plan.move(top_down([x, y, carry_z_m], yaw), 1.5)
     plan.move(top_down([x, y, release_z_m], yaw), 0.9)
-    plan.grip(0.0, 0.5).hold(0.2)
+    plan.grip(GRIPPER_OPEN, 0.5).hold(0.2)
     plan.move(top_down([x, y, retreat_z_m], yaw), 0.8)
