@@ -52,6 +52,7 @@ setup(
             "abc-train=abc_robot.cli.train:main",
             "abc-eval=abc_robot.cli.eval:main",
             "abc-norm-stats=abc_robot.cli.norm_stats:main",
+            "abc-convert=abc_robot.cli.convert:main",
             "abc-convert-gripper=abc_robot.cli.convert_gripper:main",
             "abc-keys=abc_robot.cli.keyring:main",
             "abc-policy=abc_robot.cli.policy:main",

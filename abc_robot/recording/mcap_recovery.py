@@ -98,6 +98,7 @@ def recover_mcap(path: str | Path) -> RecoveryResult:
     episode_md = {"session_id": episode_id, "operator_id": str(start.get("operator_id", "")), "task_name": task}
     ours = {
         "episode_id": episode_id,
+        "unix_minus_monotonic_ns": start.get("offset_ns"),
         "outcome": {"success": None, "progress": None, "ended_by": "recovered"},
         "recovery": {"stopped_at": why or "end of file", "records_kept": len(records)},
         **dict(start.get("metadata") or {}),

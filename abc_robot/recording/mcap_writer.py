@@ -22,7 +22,8 @@ summary at the next start. The writing process holds an ``flock`` like
 Metadata records: ``session-metadata`` (``session-uuid`` = the episode's uuid, the
 key the export script names the episode by) at the start, and ``episode-metadata``
 (``session_id``, ``operator_id``, ``task_name``, ``duration``) at the end; ours in
-``abc-episode`` (``json``: our fields) beside them.
+``abc-episode`` (``json``: our fields, with ``unix_minus_monotonic_ns``: the offset
+that turns a ``log_time`` back into the graph's monotonic stamp) beside them.
 """
 
 from __future__ import annotations
@@ -348,7 +349,12 @@ class McapEpisodeWriter:
                 "duration": f"{dur:.3f}",
             },
         )
-        ours = {"episode_id": self.episode_id, "counts": dict(self.counts), **dict(extra or {})}
+        ours = {
+            "episode_id": self.episode_id,
+            "unix_minus_monotonic_ns": self.offset_ns,
+            "counts": dict(self.counts),
+            **dict(extra or {}),
+        }
         self._w.add_metadata("abc-episode", {"json": json.dumps(ours, default=str)})
 
     def finish(self, metadata: Mapping[str, Any] | None = None) -> Path | None:
