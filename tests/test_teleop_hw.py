@@ -1,7 +1,8 @@
-"""The hardware teleop graph, launch/teleop_hw.yaml, end to end against emulated devices.
+"""The rig's teleop graph (launch/templates/teleop.yaml built from rigs/example_mixed),
+end to end against emulated devices.
 
-The launcher (``python -m abc_robot.cli.launch``) runs the shipped file; only what a
-rig's own wiring decides differs: the serial ports are ``--set`` overrides pointing at
+The launcher (``python -m abc_robot.cli.launch``) runs the graph built from the rig;
+only the device addresses differ, through a rig overlay: the serial ports point at
 emulators served by this test on pseudo-terminals, and the YAM arm's CAN interface is
 python-can's ``udp_multicast`` (a private group per test) because the Damiao emulator
 lives in this process and the follower in another. ``${run}`` is set to this test's
@@ -36,6 +37,8 @@ import yaml
 
 from abc_robot.calibration.schema import load_leader_calibration
 from abc_robot.devices.damiao import MotorState, YamConfig
+from abc_robot.rig import load_rig
+from abc_robot.rig.graphs import build_graph, write_graph, write_layout
 from abc_robot.testing.console_board_emulator import ConsoleBoardEmulator
 from abc_robot.testing.damiao_emulator import DamiaoChainEmulator, MotorPhysics
 from abc_robot.testing.dynamixel_emulator import DynamixelChainEmulator
@@ -44,7 +47,6 @@ from abc_robot.transport import LatestSubscriber
 
 from .utils import REPO, wait_for
 
-LAUNCH = REPO / "launch" / "teleop_hw.yaml"
 RIG = REPO / "rigs" / "example_mixed"
 #: A pose both arms reach comfortably (joints [rad]); leaders swing around it.
 CENTER = [0.0, 1.3, 1.2, -1.2, 0.0, 0.0]
@@ -68,7 +70,7 @@ def devices(run_dir):
             motion=sine_motion(CENTER, amplitude_rad=0.12, period_s=3.0 + k, gripper_period_s=4.0),
             wraps=[1, -1, 0, 2, 0, -1, 1] if arm == "left" else [0, 1, 1, -1, 0, 0, -2],
         ).start()
-    # The Dynamixel follower as built in the launch file: offsets 0, signs +1, so shaft = joint.
+    # The Dynamixel follower as rig.yaml describes it: offsets 0, signs +1, so shaft = joint.
     dxl = DynamixelChainEmulator(
         run / "ttyFOLLOWER_left", range(1, 8), initial_rad=CENTER + [0.0], return_delay=0
     ).start()
@@ -112,38 +114,38 @@ def devices(run_dir):
 
 
 def _launch(run_dir: str, dev: dict) -> tuple[subprocess.Popen, Path]:
-    """Start the shipped graph with this test's run dir and device ports."""
-    graph = yaml.safe_load(LAUNCH.read_text().replace("${run}", run_dir))
-    nodes = {n["name"]: n for n in graph["nodes"]}
+    """Start the rig's teleop graph (the template built from rigs/example_mixed) with an
+    overlay that points every device address at this test's emulators."""
+    overlay = {
+        "leaders": {arm: {"port": str(dev["leaders"][arm].link), "timeout_ms": 30.0} for arm in ARMS},
+        "followers": {
+            # Emulated servos answer when this busy process gets the CPU, not within the
+            # rig's microseconds: wait longer for replies (the driver's defaults are 10 ms / 5 ms).
+            "left": {"params": {"port": str(dev["dxl"].link), "timeout_ms": 50.0, "retries": 2}},
+            "right": {"params": dev["yam_params"]},
+        },
+        "console": {"board": {"port": str(dev["console"].link)}},
+        # Two cores shared by the whole graph and the emulators (every emulated servo is
+        # Python in this process): leaders and followers at 100 Hz instead of 400 / 250.
+        "rates": {"leader_hz": 100, "follower_hz": 100},
+    }
+    overlay_file = Path(run_dir) / "overlay.yaml"
+    overlay_file.write_text(yaml.safe_dump(overlay))
+    rig = load_rig(RIG, overlay_file)
+    graph = build_graph(rig, "teleop", layout=str(write_layout(rig, Path(run_dir) / "layout.yaml")))
+    kinds = {n["name"]: n["kind"] for n in graph["nodes"]}
+    assert kinds["follower_left"] == "follower" and kinds["leader_left"] == "gello_leader"
+    assert graph["nodes"][[n["name"] for n in graph["nodes"]].index("follower_left")]["params"]["backend"]["kind"] == "dynamixel"
+    # The arms only: the cameras and the recorder of this graph run on the hardware twin's tests.
+    graph["nodes"] = [n for n in graph["nodes"] if n["kind"] not in ("camera", "recorder")]
     for n in graph["nodes"]:
         # The emulators are threads of this (normally scheduled) process: SCHED_FIFO
         # nodes polling for replies would starve them on a 2-core machine. Real servos
         # answer whatever the host's scheduling, so only this test drops the priority.
         n["rt_priority"] = 0
-    launch_file = Path(run_dir) / "teleop_hw.yaml"
-    launch_file.write_text(yaml.safe_dump(graph))
-    backend_left = nodes["follower_left"]["params"]["backend"]
-    assert backend_left["kind"] == "dynamixel", "the left follower of teleop_hw.yaml is the Dynamixel arm"
-    backend_left["params"]["port"] = str(dev["dxl"].link)
-    # Emulated servos answer when this busy process gets the CPU, not within the rig's
-    # microseconds: wait longer for replies (the driver's defaults are 10 ms / 5 ms).
-    backend_left["params"].update(timeout_ms=50.0, retries=2)
-    sets = [
-        # Two cores shared by the whole graph and the emulators (every emulated servo is
-        # Python in this process): leaders and followers at 100 Hz instead of 400 / 250.
-        *(f"leader_{arm}.rate_hz=100" for arm in ARMS),
-        *(f"follower_{arm}.rate_hz=100" for arm in ARMS),
-        *(f"leader_{arm}.port={dev['leaders'][arm].link}" for arm in ARMS),
-        *(f"leader_{arm}.calibration={RIG / (arm + '.yaml')}" for arm in ARMS),
-        *(f"leader_{arm}.timeout_ms=30" for arm in ARMS),
-        f"console_board.board={json.dumps({'port': str(dev['console'].link)})}",
-        f"follower_left.backend={json.dumps(backend_left)}",
-        f"follower_right.backend={json.dumps({'kind': 'yam', 'params': dev['yam_params']})}",
-    ]
+    launch_file = write_graph(json.loads(json.dumps(graph).replace("${run}", run_dir)), Path(run_dir) / "teleop_rig.yaml")
     log = Path(run_dir) / "launch.log"
     cmd = [sys.executable, "-m", "abc_robot.cli.launch", str(launch_file)]
-    for s in sets:
-        cmd += ["--set", s]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

@@ -1,7 +1,7 @@
 """``abc-teleop``: the teleoperation graph, in MuJoCo (``--sim``) or on the rig.
 
     abc-teleop --sim [--headless] [--duration S] [--json]
-    abc-teleop --rig calibration/<rig>
+    abc-teleop --rig rigs/<name> [--rig-overlay F] [--skip-check]
 
 ``--sim`` runs ``launch/teleop_sim.yaml``: the MuJoCo world, a scripted leader, two
 followers (IK + safety), the three rendered cameras and the recorder. A live status
@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="abc-teleop", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     where = ap.add_mutually_exclusive_group(required=True)
     where.add_argument("--sim", action="store_true", help="MuJoCo world instead of hardware")
-    where.add_argument("--rig", help="rig calibration directory (hardware graph)")
-    ap.add_argument("--launch", help="launch file (default: launch/teleop_sim.yaml or launch/teleop_hw.yaml)")
+    where.add_argument("--rig", help="rig directory rigs/<name> (hardware graph from launch/templates/teleop.yaml)")
+    ap.add_argument("--launch", help="launch file (default: launch/teleop_sim.yaml; with --rig: the rig's teleop graph)")
     ap.add_argument("--headless", action="store_true", help="no live status table")
     ap.add_argument("--duration", type=float, default=None, help="stop after S seconds")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object at exit")
@@ -38,26 +38,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", default=None, help="sim task (default: the launch file's)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the first episode (then seed+1, ...)")
     ap.add_argument("--episodes-dir", default=None, help="where the recorder writes episodes")
+    from abc_robot.cli.rig import add_rig_arguments, load_rig_graph
+
+    add_rig_arguments(ap)
     args = ap.parse_args(argv)
 
     from abc_robot.cli.launch import parse_sets
     from abc_robot.runtime.launch import load_launch
     from abc_robot.runtime.supervisor import Supervisor
 
-    launch = Path(args.launch) if args.launch else LAUNCH_DIR / ("teleop_sim.yaml" if args.sim else "teleop_hw.yaml")
+    launch = Path(args.launch) if args.launch else LAUNCH_DIR / "teleop_sim.yaml"
     overrides = parse_sets(args.set)
     if args.sim:
         _sim_overrides(overrides, args)
-    if args.rig:
-        rig = Path(args.rig)
-        missing = [f"{rig / arm}.yaml" for arm in ("left", "right") if not (rig / f"{arm}.yaml").is_file()]
-        if missing:
-            print(f"abc-teleop: rig {rig} lacks {missing}; calibrate with: abc-calibrate leader --arm ARM --rig {rig}", file=sys.stderr)
-            return 2
-        for arm in ("left", "right"):
-            overrides.setdefault(f"leader_{arm}", {}).setdefault("calibration", str(rig / f"{arm}.yaml"))
+    if args.episodes_dir and args.rig:
+        overrides.setdefault("recorder", {})["root"] = args.episodes_dir
     try:
-        graph = load_launch(launch, overrides)
+        if args.rig and not args.launch:
+            built = load_rig_graph(args.rig, "teleop", args.rig_overlay, overrides, "abc-teleop", args.skip_check)
+            if built is None:
+                return 2
+            graph = built[1]
+        else:
+            graph = load_launch(launch, overrides)
     except ConfigError as exc:
         print(f"abc-teleop: config error: {exc}", file=sys.stderr)
         return 2

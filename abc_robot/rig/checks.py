@@ -186,18 +186,34 @@ def _socketcan_state(channel: str) -> tuple[str | None, int | None]:
 
 
 def _ping_chain(port: str, baud: int, ids: tuple[int, ...], timeout_s: float) -> dict[int, int | None]:
-    """Model number per servo id (None: no answer) through dynamixel-sdk."""
-    from abc_robot.devices.dynamixel.bus import DynamixelBus
-    from abc_robot.devices.dynamixel.config import BusConfig
+    """Model number per servo id (None: no answer), pinged one by one through dynamixel-sdk.
 
-    cfg = BusConfig(port=port, motor_ids=ids, baud=baud, timeout_ms=timeout_s * 1e3, retries=1,
-                    return_delay_us=None, check_latency=False)  # fmt: skip
-    bus = DynamixelBus(cfg)
-    bus.connect()
+    Raises:
+        DeviceError: the port does not open or refuses the baud rate.
+    """
+    from abc_robot.devices.dynamixel.sdk import COMM_SUCCESS, load_sdk
+    from abc_robot.errors import DeviceError
+
+    sdk = load_sdk()
+    ph = sdk.PortHandler(port)
+    if not ph.openPort():
+        raise DeviceError(f"cannot open {port}")
     try:
-        return {i: bus.ping(i, timeout_ms=timeout_s * 1e3) for i in ids}
+        if not ph.setBaudRate(baud):
+            raise DeviceError(f"{port} refuses {baud} baud")
+        packet = sdk.PacketHandler(2.0)
+        ph.setPacketTimeoutMillis(timeout_s * 1e3)
+        found: dict[int, int | None] = {}
+        for i in ids:
+            found[i] = None
+            for _ in range(2):  # one retry: a reply lost to a busy host is not a missing servo
+                model, result, _err = packet.ping(ph, i)
+                if result == COMM_SUCCESS:
+                    found[i] = int(model)
+                    break
+        return found
     finally:
-        bus.close()
+        ph.closePort()
 
 
 def dynamixel_servos(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckResult]:
@@ -335,12 +351,21 @@ def _camera(label: str, kind: str, params: dict[str, Any], cfg: Any, opts: Prefl
 
     from abc_robot.devices.cameras.registry import make_camera
 
-    cam = make_camera(kind, params, label.split()[-1])
+    name = label.split()[-1]
+    cam = make_camera(kind, params, name)
     fix_open = "plug it in (USB 3 for RealSense); `abc-rig discover` lists the cameras present"
     try:
         cam.open()
     except Exception as exc:  # noqa: BLE001 - driver errors say what is wrong
-        yield CheckResult(label, "open", "fail", str(exc), fix_open)
+        modes = _realsense_modes(cfg) if kind == "realsense" else []
+        want = (cfg.width, cfg.height, int(cfg.fps))
+        if modes and want not in modes:
+            offered = ", ".join(f"{w}×{h}@{f}" for w, h, f in sorted(modes))
+            fix = f"set cameras.{name}.params width/height/fps to a mode the camera offers ({offered})"
+            detail = f"camera offers {offered}; rig.yaml asks {want[0]}×{want[1]}@{want[2]}"
+            yield CheckResult(label, "resolution", "fail", detail, fix)
+        else:
+            yield CheckResult(label, "open", "fail", str(exc), fix_open)
         return
     stamps: list[int] = []
     shapes: set[tuple[int, int]] = set()
@@ -371,6 +396,31 @@ def _camera(label: str, kind: str, params: dict[str, Any], cfg: Any, opts: Prefl
             yield CheckResult(label, "fps", "pass", f"{fps:.1f} Hz (asked {cfg.fps:g})")
     else:
         yield CheckResult(label, "fps", "fail", f"only {len(stamps)} frames in {opts.camera_s:g} s", fix_open)
+
+
+def _realsense_modes(cfg: Any) -> set[tuple[int, int, int]]:
+    """Colour modes (width, height, fps) of the RealSense camera (or recording) ``cfg`` names."""
+    try:
+        from abc_robot.devices.cameras.realsense_camera import import_pyrealsense2
+
+        rs = import_pyrealsense2()
+        ctx = rs.context()
+        if cfg.file:
+            devices = [ctx.load_device(cfg.file)]
+        else:
+            devices = [d for d in ctx.query_devices() if d.get_info(rs.camera_info.serial_number) == cfg.serial]
+        modes = set()
+        for dev in devices:
+            for sensor in dev.query_sensors():
+                for p in sensor.get_stream_profiles():
+                    if p.stream_type() == rs.stream.color:
+                        v = p.as_video_stream_profile()
+                        modes.add((int(v.width()), int(v.height()), int(p.fps())))
+        if cfg.file:
+            ctx.unload_device(cfg.file)
+        return modes
+    except Exception:  # noqa: BLE001 - no modes known: the open error stands alone
+        return set()
 
 
 def disk_space(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckResult]:
