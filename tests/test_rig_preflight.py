@@ -12,7 +12,6 @@ and a --rig command refuses to start with the same table.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import can
 import pytest
@@ -55,14 +54,19 @@ def twin(tmp_path_factory):
     except Exception as exc:  # noqa: BLE001 - whatever the OS refuses, say so
         pytest.fail(f"udp_multicast CAN interface unavailable here ({exc})")
     yam_params = {"interface": "udp_multicast", "channel": group, "bus_options": opts}
-    yam = DamiaoChainEmulator(group, YamConfig(**yam_params).motor_specs(), interface="udp_multicast", bus_options=opts).start()
+    yam = DamiaoChainEmulator(
+        group, YamConfig(**yam_params).motor_specs(), interface="udp_multicast", bus_options=opts
+    ).start()
     console = ConsoleBoardEmulator(tmp / "ttyCONSOLE").start()
     cameras = {}
     for k, name in enumerate(("top", "left", "right")):
         path = tmp / f"{name}.db3"
         spec = RecordingSpec(width=W, height=H, fps=30, serial=f"00000000000{k}")
         write_recording(path, (pattern_frame(i, W, H) for i in range(60)), spec)
-        cameras[name] = {"kind": "realsense", "params": {"serial": spec.serial, "file": str(path), "width": W, "height": H, "fps": 30, "loop": True}}
+        cameras[name] = {
+            "kind": "realsense",
+            "params": {"serial": spec.serial, "file": str(path), "width": W, "height": H, "fps": 30, "loop": True},
+        }
     timers = {}
     for label in ("leader_left", "leader_right", "follower_left"):
         timers[label] = tmp / f"latency_{label}"

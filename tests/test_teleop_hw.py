@@ -135,7 +135,10 @@ def _launch(run_dir: str, dev: dict) -> tuple[subprocess.Popen, Path]:
     graph = build_graph(rig, "teleop", layout=str(write_layout(rig, Path(run_dir) / "layout.yaml")))
     kinds = {n["name"]: n["kind"] for n in graph["nodes"]}
     assert kinds["follower_left"] == "follower" and kinds["leader_left"] == "gello_leader"
-    assert graph["nodes"][[n["name"] for n in graph["nodes"]].index("follower_left")]["params"]["backend"]["kind"] == "dynamixel"
+    assert (
+        graph["nodes"][[n["name"] for n in graph["nodes"]].index("follower_left")]["params"]["backend"]["kind"]
+        == "dynamixel"
+    )
     # The arms only: the cameras and the recorder of this graph run on the hardware twin's tests.
     graph["nodes"] = [n for n in graph["nodes"] if n["kind"] not in ("camera", "recorder")]
     for n in graph["nodes"]:
@@ -143,7 +146,9 @@ def _launch(run_dir: str, dev: dict) -> tuple[subprocess.Popen, Path]:
         # nodes polling for replies would starve them on a 2-core machine. Real servos
         # answer whatever the host's scheduling, so only this test drops the priority.
         n["rt_priority"] = 0
-    launch_file = write_graph(json.loads(json.dumps(graph).replace("${run}", run_dir)), Path(run_dir) / "teleop_rig.yaml")
+    launch_file = write_graph(
+        json.loads(json.dumps(graph).replace("${run}", run_dir)), Path(run_dir) / "teleop_rig.yaml"
+    )
     log = Path(run_dir) / "launch.log"
     cmd = [sys.executable, "-m", "abc_robot.cli.launch", str(launch_file)]
     env = dict(os.environ, PYTHONPATH=str(REPO))

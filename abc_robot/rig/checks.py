@@ -252,7 +252,12 @@ def dynamixel_servos(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckRe
                 label, "servos", "fail", text, "a servo of another model is on this id: swap it or fix `models`"
             )
         else:
-            yield CheckResult(label, "servos", "pass", f"ids {list(ids)} answer, models {sorted({m for m in found.values() if m is not None})}")
+            yield CheckResult(
+                label,
+                "servos",
+                "pass",
+                f"ids {list(ids)} answer, models {sorted({m for m in found.values() if m is not None})}",
+            )
 
 
 def damiao_motors(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckResult]:
@@ -358,11 +363,11 @@ def _camera(label: str, kind: str, params: dict[str, Any], cfg: Any, opts: Prefl
         cam.open()
     except Exception as exc:  # noqa: BLE001 - driver errors say what is wrong
         modes = _realsense_modes(cfg) if kind == "realsense" else []
-        want = (cfg.width, cfg.height, int(cfg.fps))
-        if modes and want not in modes:
+        mode = (cfg.width, cfg.height, int(cfg.fps))
+        if modes and mode not in modes:
             offered = ", ".join(f"{w}×{h}@{f}" for w, h, f in sorted(modes))
             fix = f"set cameras.{name}.params width/height/fps to a mode the camera offers ({offered})"
-            detail = f"camera offers {offered}; rig.yaml asks {want[0]}×{want[1]}@{want[2]}"
+            detail = f"camera offers {offered}; rig.yaml asks {mode[0]}×{mode[1]}@{mode[2]}"
             yield CheckResult(label, "resolution", "fail", detail, fix)
         else:
             yield CheckResult(label, "open", "fail", str(exc), fix_open)
