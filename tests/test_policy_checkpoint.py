@@ -86,7 +86,7 @@ def test_malformed_checkpoints_say_what_is_wrong(tmp_path):
     cfg = json.loads((p / "config.json").read_text())
     cfg["model"]["architecture"] = "gpt9"
     (p / "config.json").write_text(json.dumps(cfg))
-    with pytest.raises(CheckpointError, match=r"unknown architecture 'gpt9'; registered: \['abc_dit'\]"):
+    with pytest.raises(CheckpointError, match=r"unknown architecture 'gpt9'; registered: \['abc_dit', 'abc_dit_released'\]"):
         load_checkpoint(p)
     cfg["model"]["architecture"] = "abc_dit"
     cfg["action"]["representation"] = "quaternion_soup"

@@ -90,7 +90,11 @@ __all__ = [
 FORMAT = "abc_robot.policy/1"
 REPRESENTATIONS = ("joint_abs", "joint_delta", "eef_abs", "eef_rel")
 #: Registered architectures: name -> ``module:factory`` (imported only when built).
-ARCHITECTURES: dict[str, str] = {"abc_dit": "abc_robot.policy.dit_policy:from_checkpoint"}
+ARCHITECTURES: dict[str, str] = {
+    "abc_dit": "abc_robot.policy.dit_policy:from_checkpoint",
+    # The released ABC-DiT (see abc_robot.policy.abc_dit.released for the directory it needs).
+    "abc_dit_released": "abc_robot.policy.abc_dit.policy:from_checkpoint",
+}
 #: Guards z-scoring against a constant dimension (e.g. an unused gripper).
 STD_EPS = 1e-6
 MAX_PREFIX_STEPS = 4
@@ -326,6 +330,16 @@ def load_checkpoint(path: str | Path, rig: RigSpec | None = None) -> Checkpoint:
             mismatch with the rig (the message names cameras or dimensions).
     """
     p = Path(path)
+    if p.is_file() and p.suffix in (".pt", ".pth"):
+        # A released ABC-DiT file: its directory is written beside it by
+        # abc_robot.policy.abc_dit.released.prepare_released (abc-rollout does that).
+        released = p.resolve().with_name(p.stem + ".abc_robot")
+        if not released.is_dir():
+            raise CheckpointError(
+                f"{p}: a bare .pt needs its checkpoint directory {released.name} beside it; "
+                "abc-rollout --policy FILE.pt --task NAME (or --prompt TEXT) writes it"
+            )
+        p = released
     if not p.is_dir():
         raise CheckpointError(f"{p}: checkpoint directory does not exist")
     raw, cfg_file = _read_config(p)
