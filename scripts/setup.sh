@@ -8,9 +8,10 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
 # System libraries: libusb for pyrealsense2, Mesa's EGL for MuJoCo's offscreen
-# rendering on the CPU, ffmpeg runtime comes inside PyAV's wheel.
+# rendering on the CPU (ffmpeg comes inside PyAV's wheel), iproute2 for the two-host
+# tests of a remote policy worker (network namespaces).
 need=()
-for pkg in libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2; do
+for pkg in libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

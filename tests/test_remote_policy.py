@@ -12,20 +12,17 @@ server (SIGSTOP).
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from abc_robot.eval.reference_policies import write_reference_checkpoint
+from abc_robot.testing.hosts import Background, Hosts, two_hosts
 from abc_robot.transport.bus import LatestSubscriber
 from abc_robot.transport.keyring import KeyRing
 from abc_robot.transport.messages import JointCommand
@@ -34,52 +31,12 @@ BIN = Path(sys.executable).parent
 TASK = "lift_cube_easy"
 
 
-@dataclass
-class Hosts:
-    rig: list[str]  # command prefix that runs a command on the rig host
-    gpu: list[str]
-    rig_addr: str
-    gpu_addr: str
-    gpu_link: list[str] = field(default_factory=list)  # `ip ... link set <dev>` on the gpu side ([] = no namespaces)
-    namespaces: tuple[str, ...] = ()
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
-
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[Hosts]:
-    tag = str(os.getpid() % 100000)
-    rig, gpu, vr, vg = f"abcrig{tag}", f"abcgpu{tag}", f"vr{tag}", f"vg{tag}"
-    try:
-        _ip("netns", "add", rig)
-        _ip("netns", "add", gpu)
-        _ip("link", "add", vr, "type", "veth", "peer", "name", vg)
-        _ip("link", "set", vr, "netns", rig)
-        _ip("link", "set", vg, "netns", gpu)
-        for ns, dev, addr in ((rig, vr, "10.77.0.1/24"), (gpu, vg, "10.77.0.2/24")):
-            _ip("-n", ns, "addr", "add", addr, "dev", dev)
-            _ip("-n", ns, "link", "set", dev, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-    except (OSError, subprocess.SubprocessError):
-        for ns in (rig, gpu):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        print("network namespaces refused here: the two hosts are 127.0.0.1 and 127.0.0.2")
-        yield Hosts([], [], "127.0.0.1", "127.0.0.2")
-        return
-    try:
-        yield Hosts(
-            ["ip", "netns", "exec", rig],
-            ["ip", "netns", "exec", gpu],
-            "10.77.0.1",
-            "10.77.0.2",
-            gpu_link=["ip", "-n", gpu, "link", "set", vg],
-            namespaces=(rig, gpu),
-        )
-    finally:
-        for ns in (rig, gpu):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    with two_hosts() as h:
+        if not h.namespaces:
+            print("network namespaces refused here: the two hosts are 127.0.0.1 and 127.0.0.2")
+        yield h
 
 
 @pytest.fixture(scope="module")
@@ -91,67 +48,15 @@ def rings(tmp_path_factory: pytest.TempPathFactory, hosts: Hosts) -> tuple[KeyRi
     return rig, gpu
 
 
-class Proc:
-    """A command whose output is collected line by line in a thread."""
-
-    def __init__(self, cmd: list[str]) -> None:
-        self.lines: list[str] = []
-        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-
-    def _read(self) -> None:
-        assert self.p.stdout is not None
-        for line in self.p.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_for(self, text: str, timeout_s: float, since: int = 0) -> bool:
-        """True once a line from index ``since`` on contains ``text``."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if any(text in ln for ln in self.lines[since:]):
-                return True
-            if self.p.poll() is not None:
-                self._t.join(2)
-                return any(text in ln for ln in self.lines[since:])
-            time.sleep(0.1)
-        return False
-
-    def finish(self, timeout_s: float) -> int:
-        try:
-            return self.p.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.stop()
-            raise AssertionError("timed out:\n" + "\n".join(self.lines[-60:])) from None
-        finally:
-            self._t.join(5)
-
-    def stop(self) -> None:
-        if self.p.poll() is None:
-            os.killpg(self.p.pid, signal.SIGINT)
-            try:
-                self.p.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.p.pid, signal.SIGKILL)
-                self.p.wait(5)
-        self._t.join(5)
-
-    def summary(self) -> dict:
-        for ln in reversed(self.lines):
-            if ln.startswith("{"):
-                return json.loads(ln)
-        raise AssertionError("no JSON summary:\n" + "\n".join(self.lines[-60:]))
-
-
-def _serve(hosts: Hosts, ring: KeyRing, ckpt: Path, port: int = 5601) -> Proc:
-    return Proc(
+def _serve(hosts: Hosts, ring: KeyRing, ckpt: Path, port: int = 5601) -> Background:
+    return Background(
         [*hosts.gpu, str(BIN / "abc-policy"), "serve", "--policy", str(ckpt), "--rig-host", hosts.rig_addr, "--rig-port", "5600",
          "--port", str(port), "--bind-host", hosts.gpu_addr, "--keys", ring.directory, "--compile", "eager", "--device", "cpu"]
     )  # fmt: skip
 
 
-def _remote_rollout(hosts: Hosts, ring: KeyRing, run_dir: Path, *args: str, port: int = 5601) -> Proc:
-    return Proc(
+def _remote_rollout(hosts: Hosts, ring: KeyRing, run_dir: Path, *args: str, port: int = 5601) -> Background:
+    return Background(
         [*hosts.rig, str(BIN / "abc-rollout"), "--sim", "--policy-host", f"tcp://{hosts.gpu_addr}:{port}", "--keys", ring.directory,
          "--uplink", f"tcp://{hosts.rig_addr}:5600", "--run-dir", str(run_dir), "--task", TASK, "--json", *args]
     )  # fmt: skip
@@ -168,12 +73,12 @@ def test_a_remote_rollout_succeeds_as_a_local_one_on_the_same_seeds(tmp_path: Pa
     server = _serve(hosts, gpu_ring, remote_ckpt)
     try:
         rig = _remote_rollout(hosts, rig_ring, run_dir, *seeds)
-        assert rig.finish(400) == 0, "\n".join(rig.lines[-60:])
+        assert rig.finish(400) == 0, rig.tail()
     finally:
         server.stop()
     remote = rig.summary()
-    local_p = Proc([str(BIN / "abc-rollout"), "--sim", "--policy", str(local_ckpt), "--task", TASK, "--json", *seeds])
-    assert local_p.finish(400) == 0, "\n".join(local_p.lines[-60:])
+    local_p = Background([str(BIN / "abc-rollout"), "--sim", "--policy", str(local_ckpt), "--task", TASK, "--json", *seeds])
+    assert local_p.finish(400) == 0, local_p.tail()
     local = local_p.summary()
 
     # Same seeds, same oracle: the same outcome per episode; the margin is one episode
@@ -197,7 +102,7 @@ def test_a_link_cut_holds_the_arms_and_the_rollout_resumes(tmp_path: Path, hosts
     server = _serve(hosts, gpu_ring, ckpt)
     rig = _remote_rollout(hosts, rig_ring, run_dir, "--episodes", "1", "--time-limit", "25")
     try:
-        assert rig.wait_for("remote worker ready", 240), "\n".join(rig.lines[-60:])
+        assert rig.wait_for("remote worker ready", 240), rig.tail()
         modes = LatestSubscriber(f"ipc://{run_dir}/follower_left", ["follower/left/command"])
 
         def mode_within(want: str, timeout_s: float) -> bool:
@@ -208,25 +113,25 @@ def test_a_link_cut_holds_the_arms_and_the_rollout_resumes(tmp_path: Path, hosts
                     return True
             return False
 
-        assert mode_within("POLICY", 60), "\n".join(rig.lines[-60:])
-        cut = hosts.gpu_link + ["down"] if hosts.gpu_link else None
+        assert mode_within("POLICY", 60), rig.tail()
+        cut = bool(hosts.namespaces)
         mark = len(rig.lines)
         if cut:
-            subprocess.run(cut, check=True)
+            hosts.link(up=False)
         else:
-            os.killpg(server.p.pid, signal.SIGSTOP)
+            server.signal(signal.SIGSTOP)
         try:
             assert mode_within("HOLD", 5), "the arm did not hold with the link cut"
             assert rig.wait_for("link down:", 10, since=mark)
         finally:
             if cut:
-                subprocess.run(hosts.gpu_link + ["up"], check=True)
+                hosts.link(up=True)
             else:
-                os.killpg(server.p.pid, signal.SIGCONT)
-        assert mode_within("POLICY", 20), "the rollout did not resume:\n" + "\n".join(rig.lines[-60:])
+                server.signal(signal.SIGCONT)
+        assert mode_within("POLICY", 20), "the rollout did not resume:\n" + rig.tail()
         assert rig.wait_for("link up again", 10, since=mark)
         modes.close()
-        assert rig.finish(120) == 0, "\n".join(rig.lines[-60:])
+        assert rig.finish(120) == 0, rig.tail()
     finally:
         rig.stop()
         server.stop()
@@ -245,9 +150,9 @@ def test_a_wrong_server_key_is_refused_clearly_and_a_stranger_gets_nothing(
     server = _serve(hosts, impostor, ckpt, port=5611)
     rig = _remote_rollout(hosts, rig_ring, run_dir, "--episodes", "1", port=5611)
     try:
-        assert server.wait_for("ready in", 240), "\n".join(server.lines[-40:])
+        assert server.wait_for("ready in", 240), server.tail()
         # Until the server is up the link says it has no connection; then it names the key.
-        assert rig.wait_for("CURVE handshake", 60), "\n".join(rig.lines[-60:])
+        assert rig.wait_for("CURVE handshake", 60), rig.tail()
         down = next(ln for ln in rig.lines if "CURVE handshake" in ln)
         assert "link down:" in down and "key" in down, down
         # Nothing of the impostor's reached an arm: the followers never left HOLD.

@@ -1,6 +1,6 @@
 """``abc-bench SUITE [--json] [--quick]``: benchmark tables with ratios to baselines.
 
-Suites: transport, ik, teleop, leader, recording, policy, sim (``abc-bench all`` runs each).
+Suites: transport, ik, teleop, leader, recording, policy, sim, remote (``abc-bench all`` runs each).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ SUITES = {
     "recording": "abc_robot.bench.recording",
     "policy": "abc_robot.bench.policy",
     "sim": "abc_robot.bench.sim",
+    "remote": "abc_robot.bench.remote",
 }
 
 

@@ -99,6 +99,7 @@ class PolicyLinkNode(Node):
         self.chunks = 0
         self.forwarded = 0
         self.sent_bytes = 0
+        self.frames_sent: dict[str, int] = {}  # camera → frames forwarded
         self.delays_ms: list[float] = []
         self.last_heard_ns = 0
         self.handshake = "waiting"  # waiting | connected | ok
@@ -150,6 +151,7 @@ class PolicyLinkNode(Node):
         if isinstance(msg, CameraFrame):
             if cfg.images.get(msg.camera, cfg.images.get("*", "jpeg")) == "jpeg" and msg.image.ndim == 3:
                 msg = encode_jpeg(msg, cfg.jpeg_quality)
+            self.frames_sent[msg.camera] = self.frames_sent.get(msg.camera, 0) + 1
         elif not isinstance(msg, (JointState, JointCommand)):
             return  # the worker needs states, modes and frames; nothing else crosses
         msg.seq = 0
@@ -226,4 +228,5 @@ class PolicyLinkNode(Node):
             "obs_age_ms_p50": self.worker.get("obs_age_ms_p50"),
             "infer_ms_p50": self.worker.get("infer_ms_p50"),
             "uplink_mbit_s": round(self.sent_bytes * 8 / 1e6 / elapsed_s, 2) if elapsed_s else 0.0,
+            "frames_hz": {c: round(n / elapsed_s, 1) for c, n in self.frames_sent.items()} if elapsed_s else {},
         }
