@@ -23,6 +23,8 @@ class ProbeConfig:
     teardown_file: str = ""  # append "<name> <mode>" here at teardown (proves it ran)
     crash_after_s: float = 0.0  # raise in step after this long (0 = never)
     hang_after_s: float = 0.0  # stop heartbeating (block) after this long (0 = never)
+    teardown_s: float = 0.0  # [s] work this long in teardown (a sink finishing its output)
+    teardown_heartbeats: bool = True  # heartbeat while doing that work (False: silent)
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0:
@@ -64,9 +66,14 @@ class ProbeNode(Node):
         return {"count": self.count, "heard": self.heard, "mode": self.mode}
 
     def teardown(self) -> None:
-        cfg: ProbeConfig = self.config
-        if cfg.teardown_file:
-            import time
+        import time
 
+        cfg: ProbeConfig = self.config
+        end = time.monotonic() + cfg.teardown_s
+        while time.monotonic() < end:
+            time.sleep(0.05)
+            if cfg.teardown_heartbeats:
+                self._send_heartbeat(final=False)
+        if cfg.teardown_file:
             with open(cfg.teardown_file, "a") as f:
                 f.write(f"{self.name} {self.mode} {time.monotonic_ns()}\n")

@@ -1,6 +1,6 @@
 """Supervisor: starts a graph's processes, merges their logs, watches their health.
 
-One process per node (``python -m abc_robot.nodes``), each in its own
+One process per node (``python -m abc_robot.runtime.node_main``), each in its own
 process group so that a terminal's Ctrl-C reaches only the supervisor, which then stops
 the graph in the defined order (see :mod:`abc_robot.runtime.launch`). Children's output
 is merged into one stream, each line prefixed with ``[node]``.
@@ -58,6 +58,10 @@ def _die_with_parent() -> None:
         pass
 
 
+#: A stopping node that keeps heartbeating gets up to this many stop timeouts to exit.
+STOP_FINISH_FACTOR = 12
+
+
 @dataclass
 class SupervisorEvent:
     """Something the supervisor noticed or did (kept for summaries and tests)."""
@@ -93,9 +97,6 @@ class Supervisor:
             only in ``NodeProcess.tail``.
         echo_logs: print children's lines (False keeps them in ``tail`` only).
     """
-
-    #: The module each node process runs (``python -m``): the node table's entry point.
-    node_entry = "abc_robot.nodes"
 
     def __init__(self, graph: LaunchGraph, run_dir: str | None = None, log: TextIO | None = None, echo_logs: bool = True) -> None:
         self.graph = graph
@@ -157,7 +158,7 @@ class Supervisor:
         cmd = [
             sys.executable,
             "-m",
-            self.node_entry,
+            "abc_robot.runtime.node_main",
             "--kind",
             spec.kind,
             "--name",
@@ -318,6 +319,39 @@ class Supervisor:
         config_error = any(e.kind == "config_error" for e in self.events)
         return 1 if (self.failed or config_error) else 0
 
+    def _await_group(self, group: list[NodeProcess]) -> None:
+        """Wait for SIGTERMed nodes to exit; SIGKILL those silent past the stop timeout.
+
+        A node that keeps heartbeating while it stops is finishing work it must not lose
+        (a recorder writing the backlog of its episode on a busy machine): its deadline
+        runs from its latest heartbeat, up to ``STOP_FINISH_FACTOR`` stop timeouts in all.
+        """
+        start = time.monotonic()
+        timeout_s = self.graph.stop_timeout_s
+        cap = start + STOP_FINISH_FACTOR * timeout_s
+        since_ns = time.monotonic_ns()
+        waiting = list(group)
+        while waiting:
+            self._read_heartbeats()
+            now = time.monotonic()
+            for np_ in list(waiting):
+                assert np_.proc is not None
+                if np_.proc.poll() is None:
+                    beat_s = (np_.last_heartbeat_ns - since_ns) / 1e9 if np_.last_heartbeat_ns > since_ns else None
+                    deadline = start + timeout_s if beat_s is None else min(cap, start + beat_s + timeout_s)
+                    if now < max(start + timeout_s, deadline):
+                        continue
+                    why = "did not stop" if beat_s is None else "stopped heartbeating and did not stop"
+                    self._event(np_.spec.name, "killed", f"{why} within {timeout_s} s")
+                    self._kill(np_.proc, signal.SIGKILL)
+                    np_.proc.wait(timeout=5)
+                waiting.remove(np_)
+                np_.exit_code = np_.proc.returncode
+                np_.handled = True
+                self._event(np_.spec.name, "stopped", f"status {np_.exit_code}")
+            if waiting:
+                time.sleep(0.02)
+
     def stop(self) -> None:
         """Ordered stop: HOLD broadcast, then SIGTERM by role (sources first)."""
         if self._stop_reason is None:
@@ -334,18 +368,7 @@ class Supervisor:
             for np_ in group:
                 self._event(np_.spec.name, "stopping", f"SIGTERM ({role})")
                 self._kill(np_.proc, signal.SIGTERM)
-            deadline = time.monotonic() + self.graph.stop_timeout_s
-            for np_ in group:
-                assert np_.proc is not None
-                try:
-                    np_.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    self._event(np_.spec.name, "killed", f"did not stop within {self.graph.stop_timeout_s} s")
-                    self._kill(np_.proc, signal.SIGKILL)
-                    np_.proc.wait(timeout=5)
-                np_.exit_code = np_.proc.returncode
-                np_.handled = True
-                self._event(np_.spec.name, "stopped", f"status {np_.exit_code}")
+            self._await_group(group)
         # Let final heartbeats (summaries) arrive, then the log pumps drain.
         time.sleep(0.1)
         self._read_heartbeats()
