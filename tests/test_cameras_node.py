@@ -24,7 +24,7 @@ from .utils import REPO
 def _spawn(name: str, params: dict, duration: float) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    cmd = [sys.executable, "-m", "abc_robot.runtime.node_main", "--kind", "camera", "--name", name]
+    cmd = [sys.executable, "-m", "abc_robot.nodes", "--kind", "camera", "--name", name]
     return subprocess.Popen(
         [*cmd, "--params", json.dumps(params), "--duration", str(duration)],
         env=env,

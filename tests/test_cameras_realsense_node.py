@@ -44,7 +44,7 @@ INTRINSICS = {"width": W, "height": H, "fx": 80.0, "fy": 81.5, "ppx": 47.0, "ppy
 def _spawn(kind: str, name: str, params: dict, *, duration: float | None = None) -> subprocess.Popen:
     env = dict(os.environ)
     env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    cmd = [sys.executable, "-m", "abc_robot.runtime.node_main", "--kind", kind, "--name", name]
+    cmd = [sys.executable, "-m", "abc_robot.nodes", "--kind", kind, "--name", name]
     cmd += ["--params", json.dumps(params)]
     if duration is not None:
         cmd += ["--duration", str(duration)]

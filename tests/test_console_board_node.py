@@ -18,7 +18,7 @@ from .utils import REPO, wait_for
 
 def _spawn(params: dict, name: str = "console") -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    cmd = [sys.executable, "-m", "abc_robot.runtime.node_main", "--kind", "console_board", "--name", name]
+    cmd = [sys.executable, "-m", "abc_robot.nodes", "--kind", "console_board", "--name", name]
     cmd += ["--params", json.dumps(params), "--where", "launch/test.yaml: nodes.console"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -28,7 +28,7 @@ CENTER = np.array([0.2, 1.3, 1.2, -1.2, 0.1, 0.3])
 
 def _spawn(params: dict, env: dict[str, str]) -> subprocess.Popen:
     e = {**os.environ, **env, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    cmd = [sys.executable, "-m", "abc_robot.runtime.node_main", "--kind", "gello_leader", "--name", "leader_left"]
+    cmd = [sys.executable, "-m", "abc_robot.nodes", "--kind", "gello_leader", "--name", "leader_left"]
     cmd += ["--params", json.dumps(params), "--where", "launch/test.yaml: nodes.leader_left"]
     return subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

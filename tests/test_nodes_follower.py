@@ -36,7 +36,7 @@ HOME = np.array([0.0, 1.3, 1.2, -1.47, 0.0, 0.0, 0.0])
 def _node(kind: str, name: str, params: dict) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(
-        [sys.executable, "-m", "abc_robot.runtime.node_main", "--kind", kind, "--name", name, "--params", json.dumps(params)],
+        [sys.executable, "-m", "abc_robot.nodes", "--kind", kind, "--name", name, "--params", json.dumps(params)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -36,7 +36,7 @@ def _spawn(kind: str, name: str, params: dict, env: dict[str, str]) -> subproces
     cmd = [
         sys.executable,
         "-m",
-        "abc_robot.runtime.node_main",
+        "abc_robot.nodes",
         "--kind",
         kind,
         "--name",

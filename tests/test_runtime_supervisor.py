@@ -129,9 +129,14 @@ def test_config_error_names_file_node_and_field(tmp_path, run_dir):
 
 
 def test_launch_file_errors_name_the_field(tmp_path):
+    from abc_robot.nodes.registry import NODE_KINDS, load_graph
+
     p = _write(tmp_path, [{"name": "x", "kind": "nope"}])
     with pytest.raises(ConfigError, match=r"g.yaml: nodes.x.kind: unknown node kind 'nope'"):
-        load_launch(p)
+        load_graph(p)
+    with pytest.raises(ConfigError, match=r"valid kinds: \['camera'"):
+        load_launch(p, kinds=sorted(NODE_KINDS))
+    assert load_launch(p).nodes[0].kind == "nope"  # no table handed in: the node process refuses it
     p = _write(tmp_path, [_probe("x"), _probe("x")])
     with pytest.raises(ConfigError, match="unique"):
         load_launch(p)

@@ -26,7 +26,7 @@ WORLD = {"task": "lift_cube", "image_width": 64, "image_height": 48}
 def _spawn(kind: str, name: str, params: dict, env: dict[str, str]) -> subprocess.Popen:
     e = dict(os.environ, **env)
     e["PYTHONPATH"] = f"{REPO}{os.pathsep}{e.get('PYTHONPATH', '')}"
-    cmd = [sys.executable, "-m", "abc_robot.runtime.node_main", "--kind", kind, "--name", name]
+    cmd = [sys.executable, "-m", "abc_robot.nodes", "--kind", kind, "--name", name]
     return subprocess.Popen(
         [*cmd, "--params", json.dumps(params)], env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

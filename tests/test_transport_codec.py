@@ -106,3 +106,25 @@ def test_every_registered_type_roundtrips_with_defaults():
     for name, cls in message_types().items():
         _, out = _roundtrip(cls(seq=1, stamp_ns=2, source="s"))
         assert type(out) is cls, name
+
+
+def test_small_messages_travel_in_two_frames_large_ones_with_array_frames():
+    from abc_robot.transport.codec import INLINE_MAX_BYTES
+
+    small = JointState(q=np.arange(7.0), dq=np.ones(7))
+    assert len(encode(b"t", small)) == 2
+    big = JointState(q=np.zeros(INLINE_MAX_BYTES // 8 + 1))
+    assert len(encode(b"t", big)) == 3
+    _, out = _roundtrip(small)
+    np.testing.assert_array_equal(out.q, np.arange(7.0))
+    np.testing.assert_array_equal(out.dq, np.ones(7))
+
+
+@pytest.mark.parametrize(
+    "inline, needle",
+    [(b"\x00" * 8, "needs 16"), (b"\x00" * 24, "8 inline bytes left over"), ("text", "binary")],
+)
+def test_malformed_inline_arrays_raise_codec_error(inline, needle):
+    header = {"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": [["q", "<f8", [2]]], "b": inline}
+    with pytest.raises(CodecError, match=needle):
+        decode([b"t", msgpack.packb(header, use_bin_type=True)])

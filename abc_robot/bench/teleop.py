@@ -30,12 +30,12 @@ def run_graph(duration_s: float, overrides: dict | None = None, realtime: bool =
     """
     import dataclasses
 
-    from abc_robot.cli.console import teleop_summary
-    from abc_robot.runtime.launch import load_launch
+    from abc_robot.nodes.registry import load_graph
+    from abc_robot.runtime.figures import teleop_summary
     from abc_robot.runtime.supervisor import Supervisor
 
     os.environ.setdefault("MUJOCO_GL", "egl")
-    graph = load_launch(LAUNCH, overrides)
+    graph = load_graph(LAUNCH, overrides)
     if not realtime:
         graph = dataclasses.replace(graph, nodes=[dataclasses.replace(n, rt_priority=0, nice=0) for n in graph.nodes])
     sup = Supervisor(graph, log=io.StringIO())
@@ -54,6 +54,16 @@ def _worst(summary: dict, key: str) -> float:
     return max(a.get(key) or float("nan") for a in arms.values())
 
 
+def _both(summary: dict, key: str) -> float:
+    """Both arms together (CPU shares add up)."""
+    return float(sum(a.get(key) or 0.0 for a in summary["arms"].values()))
+
+
+def _node(summary: dict, node: str, key: str) -> float:
+    v = summary["nodes"].get(node, {}).get(key)
+    return float("nan") if v is None else float(v)
+
+
 def run(quick: bool = False) -> list[Row]:
     seconds = 12.0 if quick else 40.0
     rt = run_graph(seconds)
@@ -65,6 +75,11 @@ def run(quick: bool = False) -> list[Row]:
             Row(f"{prefix}/latency/p99", _worst(summary, "latency_ms_p99"), "ms", f"{vs}/latency/p99" if vs else None),
             Row(f"{prefix}/tracking/p50", _worst(summary, "tracking_mm_p50"), "mm"),
             Row(f"{prefix}/tracking/p99", _worst(summary, "tracking_mm_p99"), "mm"),
+            Row(f"{prefix}/follower_step/p50", _worst(summary, "step_us_p50"), "us", f"{vs}/follower_step/p50" if vs else None),
+            Row(f"{prefix}/follower_step/p99", _worst(summary, "step_us_p99"), "us", f"{vs}/follower_step/p99" if vs else None),
+            Row(f"{prefix}/followers_cpu", _both(summary, "cpu_pct"), "%"),
+            Row(f"{prefix}/world/rate", _node(summary, "sim", "rate_hz"), "Hz"),
+            Row(f"{prefix}/world/overruns", _node(summary, "sim", "overruns"), "count"),
         ]
     return rows
 
@@ -72,5 +87,6 @@ def run(quick: bool = False) -> list[Row]:
 NOTE = (
     "teleop: the launch file's priorities (followers and leader nice -10, sim -5, cameras +5); "
     "normal_sched: the same graph with every node at nice 0, same run. Latency = leader sample stamp "
-    "-> follower command issued; tracking = MuJoCo end effector vs leader target."
+    "-> follower command issued; tracking = MuJoCo end effector vs leader target; follower_step = one "
+    "follower tick [us] (worst arm); followers_cpu = both followers [% of a core]; world = the sim's loop (500 Hz goal)."
 )

@@ -11,7 +11,9 @@ from typing import Any
 
 from rich.table import Table
 
-__all__ = ["status_table", "teleop_summary", "format_summary"]
+from abc_robot.runtime.figures import NODE_FIGURES, node_figures, teleop_summary
+
+__all__ = ["status_table", "teleop_summary", "format_summary", "node_figures", "NODE_FIGURES"]
 
 
 def _f(x: Any, fmt: str = ".2f") -> str:
@@ -42,42 +44,6 @@ def status_table(statuses: dict[str, dict[str, Any]], title: str = "abc_robot") 
             extra,
         )
     return t
-
-
-NODE_FIGURES = ("rate_hz", "period_p99_ms", "overruns", "step_us_p50", "step_us_p99", "cpu_pct")
-
-
-def node_figures(loop: dict[str, Any]) -> dict[str, Any]:
-    """The per-node figures of a summary, from a heartbeat's loop statistics."""
-    return {k: loop.get(k) for k in NODE_FIGURES}
-
-
-def teleop_summary(statuses: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Per-arm tracking error and latency, per-node rates, from the final heartbeats."""
-    arms: dict[str, Any] = {}
-    nodes: dict[str, Any] = {}
-    for name, st in statuses.items():
-        loop, s = st.get("loop", {}), st.get("status", {})
-        nodes[name] = node_figures(loop)
-        if "arm" in s and "mode" in s:
-            arms[s["arm"]] = {
-                k: s.get(k)
-                for k in (
-                    "mode",
-                    "tracking_mm_p50",
-                    "tracking_mm_p99",
-                    "latency_ms_p50",
-                    "latency_ms_p99",
-                    "latency_samples",
-                    "ik_us_p50",
-                    "watchdog_trips",
-                    "refusals",
-                    "commands",
-                )
-            }
-        elif s:
-            nodes[name]["status"] = s
-    return {"arms": arms, "nodes": nodes}
 
 
 def format_summary(summary: dict[str, Any]) -> str:

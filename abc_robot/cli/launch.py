@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from abc_robot.errors import ConfigError
-from abc_robot.runtime.launch import load_launch
+from abc_robot.nodes.registry import load_graph
 
 __all__ = ["main", "parse_sets"]
 
@@ -36,19 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print node statuses as one JSON object at exit")
     args = ap.parse_args(argv)
     try:
-        graph = load_launch(args.launch_file, parse_sets(args.set))
+        graph = load_graph(args.launch_file, parse_sets(args.set))
         if args.check:
-            from abc_robot.runtime.node_main import build_node
+            from abc_robot.nodes.registry import resolve
+            from abc_robot.runtime.config import from_dict
 
             for spec in graph.nodes:
-                from abc_robot.nodes.registry import resolve
-                from abc_robot.runtime.config import from_dict
 
                 cfg_cls = getattr(resolve(spec.kind), "Config", None)
                 if cfg_cls is not None:
                     from_dict(cfg_cls, spec.params, file=args.launch_file, prefix=f"nodes.{spec.name}.params")
             print(f"{args.launch_file}: {len(graph.nodes)} nodes OK")
-            del build_node
             return 0
     except ConfigError as exc:
         print(f"abc-launch: config error: {exc}", file=sys.stderr)

@@ -16,38 +16,18 @@ from abc_robot.eval.judge import OutcomeJudge
 from abc_robot.eval.report import TrialRecord
 from abc_robot.eval.trials import Trial
 
-__all__ = ["MuxSelector", "run_queue", "progress_line", "eval_director", "REANCHOR_AFTER_S"]
-
-#: Second re-anchor this long after a reset [s]: after the sim has published the reset
-#: state, and well inside the sim's reset grace (0.3 s) during which commands are ignored.
-REANCHOR_AFTER_S = 0.1
+__all__ = ["MuxSelector", "run_queue", "progress_line", "eval_director"]
 
 
 def eval_director(cfg: Any, ready: Callable[[], bool], on_done: Callable[[str], None]) -> Any:
-    """An :class:`~abc_robot.cli.director.EpisodeDirector` whose resets leave no trace of the last trial.
+    """The :class:`~abc_robot.runtime.director.EpisodeDirector` for an evaluation.
 
-    The director's ``reanchor`` event follows the reset reply at once, usually before
-    the sim has published the reset state, so a follower re-anchors on its pre-reset
-    sample and, once the reset grace is over, drives the arm back to where the last
-    trial left it: the next model would start from the previous model's final pose.
-    A paired comparison cannot have that, so this director re-anchors a second time
-    :data:`REANCHOR_AFTER_S` after the reset (the base reset's settle is shortened by as
-    much, so episodes start as late as before).
+    Its resets leave no trace of the last trial (the re-anchor waits for the world's
+    reset state; see :meth:`EpisodeDirector.reset`), which a paired comparison needs.
     """
-    from dataclasses import replace
+    from abc_robot.runtime.director import EpisodeDirector
 
-    from abc_robot.cli.director import EpisodeDirector
-
-    settle_s = max(0.0, cfg.settle_s - REANCHOR_AFTER_S)
-
-    class _EvalDirector(EpisodeDirector):
-        def reset(self, seed: int) -> dict[str, Any]:
-            snap = super().reset(seed)  # HOLD, sim reset, re-anchor, REANCHOR_AFTER_S
-            self.event("reanchor")  # on the post-reset state this time
-            self.sleep(settle_s)
-            return snap
-
-    return _EvalDirector(replace(cfg, settle_s=REANCHOR_AFTER_S), ready=ready, on_done=on_done)
+    return EpisodeDirector(cfg, ready=ready, on_done=on_done)
 
 
 class MuxSelector:
@@ -100,7 +80,7 @@ def run_queue(
     """Run every trial of ``queue`` in order, appending to ``records`` as they are judged.
 
     Args:
-        director: a started :class:`~abc_robot.cli.director.EpisodeDirector` (its thread).
+        director: a started :class:`~abc_robot.runtime.director.EpisodeDirector` (its thread).
         queue: the trials (see :func:`~abc_robot.eval.trials.make_trial_queue`).
         select: puts an alias behind the policy endpoint (:meth:`MuxSelector.select`).
         judge: decides each outcome knowing only the alias.

@@ -15,6 +15,7 @@ This module reads the sockets and the backend, and publishes.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -359,18 +360,19 @@ class FollowerNode(Node):
         if leader is not None and source == "operator" and leader.seq != self.counted_leader_seq:
             self.counted_leader_seq = leader.seq
             self.latency_ms.add((issued - leader.stamp_ns) / 1e6)
+        T_meas = self._publish_state(sample, np.asarray(sent), source, ref_stamp, t_cmd)
         if self.T_target is not None and source == "operator" and not self.arbiter.engaging:
-            T_meas = self.model.fk(sample.q[:6])
-            self.tracking_mm.add(1e3 * float(np.linalg.norm(T_meas[:3, 3] - self.T_target[:3, 3])))
-        self._publish_state(sample, np.asarray(sent), source, ref_stamp, t_cmd)
+            d = T_meas[:3, 3] - self.T_target[:3, 3]
+            self.tracking_mm.add(1e3 * math.sqrt(float(d @ d)))
 
     def _device_error(self, what: str, exc: Exception) -> None:
         self.device_errors += 1
         if self.device_errors in (1, 10, 100, 1000):
             self.log(f"backend {what} failed ({exc}); holding and retrying (x{self.device_errors})")
 
-    def _publish_state(self, sample: Any, sent: np.ndarray | None, source: str, ref_stamp: int, t_cmd: int = 0) -> None:
-        """Measured state, the command actually sent (if any) and the end-effector pose."""
+    def _publish_state(self, sample: Any, sent: np.ndarray | None, source: str, ref_stamp: int, t_cmd: int = 0) -> np.ndarray:
+        """Publish the measured state, the command actually sent (if any) and the
+        end-effector pose; return that pose (4×4, base frame)."""
         arm = self.config.arm
         mode = self.arbiter.mode
         self.pub.publish(f"follower/{arm}/state", JointState(q=np.asarray(sample.q), dq=np.asarray(sample.dq), stamp_ns=sample.stamp_ns))
@@ -383,6 +385,7 @@ class FollowerNode(Node):
             self.pub.publish(f"follower/{arm}/command", JointCommand(q=np.asarray(sample.q), torque=False, mode=mode, control_source="none"))
         T_meas = self.model.fk(sample.q[:6])
         self.pub.publish(f"follower/{arm}/ee", EEPose(T_base_ee=T_meas, gripper=float(sample.q[6]) if len(sample.q) > 6 else 0.0, stamp_ns=sample.stamp_ns))
+        return T_meas
 
     def _poll_leader(self, now_ns: int) -> LeaderState | None:
         """The newest leader sample if the watchdog passes it, else None."""

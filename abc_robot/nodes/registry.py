@@ -7,10 +7,13 @@ launcher never imports torch or mujoco. Adding a node kind is one line here.
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import Any
 
 from abc_robot.errors import ConfigError
+from abc_robot.runtime.launch import LaunchGraph, load_launch
 
-__all__ = ["NODE_KINDS", "resolve"]
+__all__ = ["NODE_KINDS", "resolve", "load_graph"]
 
 NODE_KINDS: dict[str, str] = {
     "sim": "abc_robot.nodes.sim_node:SimNode",
@@ -25,6 +28,7 @@ NODE_KINDS: dict[str, str] = {
     "probe": "abc_robot.nodes.probe:ProbeNode",
     "policy_mux": "abc_robot.nodes.policy_mux:PolicyMuxNode",
     "policy_link": "abc_robot.nodes.policy_link:PolicyLinkNode",
+    "page": "abc_robot.nodes.page_node:PageNode",
 }
 
 
@@ -42,3 +46,8 @@ def resolve(kind: str) -> type:
         return getattr(importlib.import_module(module), cls)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"node kind {kind!r} ({target}) cannot be loaded: {exc}", field="kind") from exc
+
+
+def load_graph(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> LaunchGraph:
+    """:func:`~abc_robot.runtime.launch.load_launch` with this table's kinds checked."""
+    return load_launch(path, overrides, kinds=NODE_KINDS)

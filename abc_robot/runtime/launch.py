@@ -25,6 +25,7 @@ arms still hold; then followers (torque off); then the world (sim) last.
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -91,19 +92,22 @@ class LaunchGraph:
         raise ConfigError(f"no node {name!r} in graph {self.graph!r}; nodes: {[n.name for n in self.nodes]}")
 
 
-def load_launch(path: str | Path, overrides: dict[str, dict[str, Any]] | None = None) -> LaunchGraph:
+def load_launch(
+    path: str | Path, overrides: dict[str, dict[str, Any]] | None = None, kinds: Collection[str] | None = None
+) -> LaunchGraph:
     """Read and validate a launch file.
 
     Args:
         path: the YAML file.
         overrides: ``{node_name: {param: value}}`` merged into the nodes' params
             (the command-line tools use this for --duration, --headless, ...).
+        kinds: the node kinds there are (the node table, handed in:
+            :func:`abc_robot.nodes.registry.load_graph` passes its own); None checks
+            no kind here (a node process refuses an unknown kind, naming the valid ones).
 
     Raises:
         ConfigError: naming the file, the node and the field.
     """
-    from abc_robot.nodes.registry import NODE_KINDS
-
     data = load_yaml(path)
     if overrides:
         data = apply_overrides(data, overrides, str(path))
@@ -113,10 +117,10 @@ def load_launch(path: str | Path, overrides: dict[str, dict[str, Any]] | None = 
     for i, n in enumerate(nodes):
         if isinstance(n, dict):
             kind = n.get("kind")
-            if kind not in NODE_KINDS and not (isinstance(kind, str) and ":" in kind):
+            if kinds is not None and kind not in kinds and not (isinstance(kind, str) and ":" in kind):
                 label = n.get("name", i)
                 raise ConfigError(
-                    f"unknown node kind {kind!r}; valid kinds: {sorted(NODE_KINDS)}",
+                    f"unknown node kind {kind!r}; valid kinds: {sorted(kinds)}",
                     file=str(path),
                     field=f"nodes.{label}.kind",
                 )

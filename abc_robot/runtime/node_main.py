@@ -1,4 +1,8 @@
-"""Process entry of one node: ``python -m abc_robot.runtime.node_main --kind K --name N``.
+"""Process entry of one node: ``python -m abc_robot.nodes --kind K --name N``.
+
+The node table is handed in (:func:`main`'s ``resolve``; ``abc_robot.nodes.__main__``
+hands in :func:`abc_robot.nodes.registry.resolve`): the runtime knows no node kind.
+Run as ``python -m abc_robot.runtime.node_main`` it takes ``module:Class`` kinds only.
 
 The launcher passes the node's params as JSON and says where they came from
 (``--where "launch/x.yaml: nodes.follower_left"``) so a config error names the file,
@@ -9,13 +13,30 @@ supervisor treats as final (no restart).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+from collections.abc import Callable
 
 from abc_robot.errors import ConfigError
 from abc_robot.runtime.node import EXIT_CONFIG
 
-__all__ = ["main", "build_node", "set_realtime", "set_nice", "set_autogroup_nice"]
+__all__ = ["main", "build_node", "resolve_path", "set_realtime", "set_nice", "set_autogroup_nice"]
+
+
+def resolve_path(kind: str) -> type:
+    """The class a ``module:Class`` kind names (no node table needed).
+
+    Raises:
+        ConfigError: a bare kind name, or a class that cannot be loaded.
+    """
+    module, sep, cls = kind.partition(":")
+    if not sep:
+        raise ConfigError(f"node kind {kind!r}: a named kind needs the node table (python -m abc_robot.nodes)", field="kind")
+    try:
+        return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"node kind {kind!r} cannot be loaded: {exc}", field="kind") from exc
 
 
 def set_nice(nice: int) -> bool:
@@ -87,19 +108,20 @@ def set_realtime(priority: int) -> bool:
         return False
 
 
-def build_node(kind: str, name: str, params: dict, where: str = "") -> object:
-    """Resolve ``kind``, fill its Config from ``params`` and construct the node."""
-    from abc_robot.nodes.registry import resolve
+def build_node(kind: str, name: str, params: dict, where: str = "", resolve: Callable[[str], type] | None = None) -> object:
+    """Resolve ``kind`` (with ``resolve``, the node table; default: ``module:Class``
+    kinds only), fill its Config from ``params`` and construct the node."""
     from abc_robot.runtime.config import from_dict
 
     file, _, prefix = where.partition(": ")
-    cls = resolve(kind)
+    cls = (resolve or resolve_path)(kind)
     cfg_cls = getattr(cls, "Config", None)
     config = from_dict(cfg_cls, params, file=file or None, prefix=f"{prefix}.params" if prefix else "params") if cfg_cls else params
     return cls(name, config)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, resolve: Callable[[str], type] | None = None) -> int:
+    """Run one node process; ``resolve`` maps a kind to its class (the node table)."""
     ap = argparse.ArgumentParser(prog="abc-node", description=__doc__)
     ap.add_argument("--kind", required=True)
     ap.add_argument("--name", required=True)
@@ -114,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rt_priority:
         set_realtime(args.rt_priority)
     try:
-        node = build_node(args.kind, args.name, json.loads(args.params), args.where)
+        node = build_node(args.kind, args.name, json.loads(args.params), args.where, resolve)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr, flush=True)
         return EXIT_CONFIG

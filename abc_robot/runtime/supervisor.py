@@ -1,6 +1,6 @@
 """Supervisor: starts a graph's processes, merges their logs, watches their health.
 
-One process per node (``python -m abc_robot.runtime.node_main``), each in its own
+One process per node (``python -m abc_robot.nodes``), each in its own
 process group so that a terminal's Ctrl-C reaches only the supervisor, which then stops
 the graph in the defined order (see :mod:`abc_robot.runtime.launch`). Children's output
 is merged into one stream, each line prefixed with ``[node]``.
@@ -98,6 +98,9 @@ class Supervisor:
         echo_logs: print children's lines (False keeps them in ``tail`` only).
     """
 
+    #: The module each node process runs (``python -m``): the node table's entry point.
+    node_entry = "abc_robot.nodes"
+
     def __init__(self, graph: LaunchGraph, run_dir: str | None = None, log: TextIO | None = None, echo_logs: bool = True) -> None:
         self.graph = graph
         self._own_run_dir = run_dir is None
@@ -158,7 +161,7 @@ class Supervisor:
         cmd = [
             sys.executable,
             "-m",
-            "abc_robot.runtime.node_main",
+            self.node_entry,
             "--kind",
             spec.kind,
             "--name",

@@ -10,6 +10,12 @@ as their own frames straight from the array's memory (no copy on the send side f
 frames over pyzmq's copy threshold) and decoded as ``np.frombuffer`` views of the
 received frames (no copy on the receive side either).
 
+Small messages (all arrays together at most :data:`INLINE_MAX_BYTES`, e.g. a joint
+state) carry their arrays' bytes back to back in the header instead, under ``"b"``,
+and travel as ``[topic, header]``: pyzmq copies frames that small anyway, and every
+frame costs a send and a receive call, which on the control path cost more than
+the bytes.
+
 Why not pickle: a pickle from the network can run arbitrary code, ties the wire to
 Python class layout, and copies every array twice. msgpack is small, fast, typed and
 readable from any language.
@@ -26,7 +32,10 @@ import numpy as np
 from abc_robot.errors import CodecError
 from abc_robot.transport.messages import _REGISTRY, CameraFrame, Message
 
-__all__ = ["encode", "decode", "encode_jpeg", "decode_jpeg"]
+__all__ = ["encode", "decode", "encode_jpeg", "decode_jpeg", "INLINE_MAX_BYTES"]
+
+#: Messages whose arrays total at most this many bytes travel in two frames [bytes].
+INLINE_MAX_BYTES = 2048
 
 _DTYPES: dict[str, np.dtype] = {}
 
@@ -51,6 +60,7 @@ def encode(topic: bytes, msg: Message) -> list[Any]:
     cls = type(msg)
     arrays_meta = []
     buffers: list[Any] = [topic, b""]
+    nbytes = 0
     for name in cls._ARRAYS:
         a = getattr(msg, name)
         if a is None:
@@ -64,6 +74,7 @@ def encode(topic: bytes, msg: Message) -> list[Any]:
         arrays_meta.append((name, a.dtype.str, a.shape))
         if a.size:  # empty arrays travel in the header alone
             buffers.append(a)
+            nbytes += a.nbytes
     scalars = {name: getattr(msg, name) for name in cls._SCALARS}
     header = {
         "t": cls.TYPE,
@@ -74,6 +85,9 @@ def encode(topic: bytes, msg: Message) -> list[Any]:
         "f": scalars,
         "a": arrays_meta,
     }
+    if nbytes <= INLINE_MAX_BYTES and len(buffers) > 2:
+        header["b"] = b"".join(a.tobytes() for a in buffers[2:])
+        del buffers[2:]
     try:
         buffers[1] = msgpack.packb(header, use_bin_type=True, default=_plain)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -119,6 +133,10 @@ def decode(frames: Sequence[Any]) -> tuple[bytes, Message]:
             kwargs[key] = value
         i = 2
         nframes = len(frames)
+        inline = header.get("b")
+        if inline is not None and not isinstance(inline, bytes):
+            raise CodecError(f"{tname}: inline array bytes 'b' must be binary")
+        at = 0  # offset into the inline bytes
         for name, dtype, shape in arrays_meta:
             if name not in cls._ARRAYS:
                 raise CodecError(f"{tname}: unknown array field {name!r}")
@@ -132,6 +150,12 @@ def decode(frames: Sequence[Any]) -> tuple[bytes, Message]:
             if n == 0:
                 kwargs[name] = np.empty(shape, dtype=dt)
                 continue
+            if inline is not None:
+                if at + n > len(inline):
+                    raise CodecError(f"{tname}.{name}: inline bytes end at {len(inline)}, shape {shape} {dt} needs {at + n}")
+                kwargs[name] = np.frombuffer(inline, dtype=dt, count=n // dt.itemsize, offset=at).reshape(shape)
+                at += n
+                continue
             if i >= nframes:
                 raise CodecError(f"{tname}: header announces more arrays than the {nframes - 2} frames received")
             buf = _as_buffer(frames[i])
@@ -141,6 +165,8 @@ def decode(frames: Sequence[Any]) -> tuple[bytes, Message]:
             kwargs[name] = np.frombuffer(buf, dtype=dt).reshape(shape)
         if i != nframes:
             raise CodecError(f"{tname}: header announces {i - 2} array frames, got {nframes - 2}")
+        if inline is not None and at != len(inline):
+            raise CodecError(f"{tname}: {len(inline) - at} inline bytes left over")
         msg = cls(seq=int(header["q"]), stamp_ns=int(header["s"]), source=str(header["o"]), **kwargs)
     except CodecError:
         raise
