@@ -13,3 +13,5 @@ def test_quick_recording_bench_rows() -> None:
     assert rows["ours/random_access"].unit == "ms" and rows["ours/random_access"].value > 0
     for name in ("from_start/random_access", "pyav_seek/random_access"):
         assert rows[name].vs == "ours/random_access" and rows[name].value > 0, name
+    assert rows["mcap/realtime_factor"].unit == "x" and rows["mcap/realtime_factor"].value > 0
+    assert rows["mcap/mb_per_min"].unit == "MB/min" and rows["mcap/mb_per_min"].value > 0

@@ -14,6 +14,11 @@ Rows:
   file (``vs`` ours).
 - ``pyav_seek/random_access`` [ms]: PyAV's plain seek to the frame's time and decode
   forward, on an open container (``vs`` ours).
+- ``mcap/realtime_factor`` [x]: seconds of episode written per second of one core by
+  :class:`~abc_robot.recording.mcap_writer.McapEpisodeWriter` (the release layout):
+  three 640×480 cameras at 30 fps each H.264-encoded as it arrives (its default crf
+  23, ``veryfast``), both arms' state and action at 250 Hz and the EE poses, as the
+  recorder streams them. ``mcap/mb_per_min`` [MB/min]: the file it leaves.
 
 Frames are synthetic but camera-like: smooth textures that drift, a moving object and
 sensor noise (flat or pure-noise images would flatter or ruin any encoder).
@@ -194,6 +199,46 @@ def _access_rows(episode: Path, n: int, n_random: int, n_from_start: int) -> lis
     ]
 
 
+def _mcap_rows(tmp: Path, seconds: float) -> list[Row]:
+    from abc_robot.recording.layout import TICK_NS
+    from abc_robot.recording.mcap_writer import McapEpisodeWriter
+
+    scene = _Scene(480, 640, seed=2)
+    pool = [[scene.view(c, k) for c in range(3)] for k in range(60)]
+    cams = ("top", "left", "right")
+    n = int(seconds * 30)
+    spent = 0
+    with _one_core():
+        t = time.perf_counter_ns()
+        w = McapEpisodeWriter(tmp / "mcap", "bench", cameras=cams, offset_ns=0)
+        spent += time.perf_counter_ns() - t
+        t0 = 10**18
+        for k in range(n):
+            stamp = t0 + k * TICK_NS
+            t = time.perf_counter_ns()
+            for c, cam in enumerate(cams):
+                if k == 0:
+                    w.calibration(cam, stamp, None, 640, 480)
+                w.frame(cam, stamp + c * 1000, pool[k % len(pool)][c], k)
+            for sub in range(8):  # 250 Hz per arm: 8 samples a camera period (about 8.3)
+                ts = stamp + sub * 4_000_000
+                for arm in ("left", "right"):
+                    q = np.sin(1e-9 * ts + np.arange(7))
+                    w.joints(arm, "state", ts, q)
+                    w.joints(arm, "action", ts, q)
+                    w.ee_pose(arm, ts, np.eye(4))
+            spent += time.perf_counter_ns() - t
+        t = time.perf_counter_ns()
+        path = w.finish()
+        spent += time.perf_counter_ns() - t
+    assert path is not None
+    size = (path / "episode.mcap").stat().st_size
+    return [
+        Row("mcap/realtime_factor", seconds / (spent / 1e9), "x"),
+        Row("mcap/mb_per_min", size / 1e6 / (seconds / 60), "MB/min"),
+    ]
+
+
 def run(quick: bool = False) -> list[Row]:
     from abc_robot.recording.layout import FPS
 
@@ -204,6 +249,7 @@ def run(quick: bool = False) -> list[Row]:
         episode, writer_rt = _write_episode(tmp, n)
         rows.append(Row("writer/realtime_factor", writer_rt, "x"))
         rows += _access_rows(episode, n, n_random=20 if quick else 200, n_from_start=2 if quick else 7)
+        rows += _mcap_rows(tmp, 2.0 if quick else 60.0)
         return rows
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
