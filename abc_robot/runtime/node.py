@@ -37,6 +37,7 @@ import zmq
 from abc_robot.runtime.rate import RateLoop
 from abc_robot.transport.bus import LatestSubscriber, Publisher, ReliableSubscriber, Replier, Requester, context
 from abc_robot.transport.codec import encode
+from abc_robot.transport.curve import stop_authenticator
 from abc_robot.transport.keyring import endpoint_host, graph_keyring, is_tcp
 from abc_robot.transport.messages import Heartbeat, ModeCommand
 
@@ -258,6 +259,9 @@ class Node(abc.ABC):
         if self._hb_sock is not None:
             self._hb_sock.close(linger=500)  # let the final heartbeat out
             self._hb_sock = None
+        # A CURVE server's ZAP thread holds a socket of the context: stop it, or the
+        # context's termination at exit waits for it forever.
+        stop_authenticator(context())
 
 
 def _with_curve(kw: dict[str, Any], endpoints: list[str], *, server: bool) -> dict[str, Any]:
