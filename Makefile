@@ -23,6 +23,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check abc_robot tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --config .importlinter
 
 ## bench: every benchmark suite, tables with ratios against same-run baselines
 bench: $(STAMP)

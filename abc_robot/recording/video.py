@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from abc_robot.errors import EpisodeError
-from abc_robot.policy.images import resize_with_pad
+from abc_robot.recording.images import resize_with_pad
 from abc_robot.recording.layout import FPS, GOP, PTS_PER_FRAME, TIME_BASE, VIEW_SIZE
 
 __all__ = ["VideoConfig", "StackedVideoWriter", "VideoReader", "letterbox", "stack_views"]
@@ -69,7 +69,7 @@ def letterbox(image: np.ndarray, size: int = VIEW_SIZE) -> np.ndarray:
     """Resize ``image`` (H×W×3 uint8) to fit ``size``×``size``, padding with black.
 
     The aspect ratio is kept and the picture centred (the same transform the policy
-    sees, :func:`abc_robot.policy.images.resize_with_pad`); a ``size``×``size`` image
+    sees, :func:`abc_robot.recording.images.resize_with_pad`); a ``size``×``size`` image
     is returned as is (no copy).
     """
     img = np.asarray(image)
