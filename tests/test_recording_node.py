@@ -248,3 +248,45 @@ def test_a_recorded_sim_episode_reads_back_frame_for_step(tmp_path):
         assert stale == int(np.sum(age > 2 * TICK_NS)), cam
     assert meta["control_source_segments"][0]["source"] == "operator"
     assert summary["nodes"]["recorder"]["status"]["episodes"] == 1
+
+
+def test_a_recorder_far_behind_at_sigterm_writes_its_whole_episode_heartbeating(graph, tmp_path):
+    # A recorder starved of CPU (here: throttled to 3 rows a second) is far behind when the
+    # graph stops. Its ordered stop writes the whole backlog, heartbeating meanwhile, so the
+    # supervisor waits for it instead of killing it after the stop timeout.
+    root = tmp_path / "slow"
+    params = {"root": str(root), "camera_timeout_ms": 300.0, "rate_hz": 1.5, "max_rows_per_step": 2}
+    slow = _spawn("recorder", "recorder_slow", params, graph.env)
+    try:
+        assert wait_for(lambda: "recording" in graph.st("recorder_slow"), 60), graph.st("recorder_slow")
+        graph.event("episode_start", task="lift_cube", seed=5, source="demo")
+        assert wait_for(lambda: graph.st("recorder_slow").get("steps", 0) >= 3, 30), graph.st("recorder_slow")
+        # Let about 90 ticks (3 s) of episode pass: the slow recorder has written only a few.
+        t_start = time.monotonic()
+        assert not wait_for(lambda: graph.st("recorder_slow").get("steps", 0) >= 60, 3.0)
+        graph.event("episode_stop")
+        behind = graph.st("recorder_slow").get("steps", 0)
+        slow.send_signal(signal.SIGTERM)
+        t_term = time.monotonic_ns()
+        beats_after = []
+        while slow.poll() is None and time.monotonic() - t_start < 120:
+            graph.poll()
+            st = graph.status.get("recorder_slow", {})
+            if st.get("_stamp", 0) > t_term:
+                beats_after.append(st["_stamp"])
+            time.sleep(0.05)
+        assert slow.wait(10) == 0
+        (ep,) = list(iter_episodes(root))
+        assert ep.num_steps >= 80 > behind + 20, (ep.num_steps, behind)
+        assert len(ep.steps) == ep.num_steps and len(list(ep.frames())) == ep.num_steps
+        assert ep.metadata["outcome"]["ended_by"] == "episode_stop"
+        assert len(set(beats_after)) >= 2  # it said it was alive while it wrote
+        ep.close()
+    finally:
+        if slow.poll() is None:
+            slow.kill()
+        # The module's own recorder recorded this episode too: leave its root as it was.
+        assert wait_for(lambda: graph.st("recorder").get("recording") is False, 30)
+        for ep in iter_episodes(graph.root) if Path(graph.root).is_dir() else []:
+            ep.close()
+            shutil.rmtree(ep.path)

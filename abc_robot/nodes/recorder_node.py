@@ -342,17 +342,39 @@ class RecorderNode(Node):
         self.n_pumps += 1
 
     def teardown(self) -> None:
-        # An ordered stop (SIGTERM) finalizes the episode with what has arrived.
+        # An ordered stop (SIGTERM) finalizes the episode with what has arrived. A recorder
+        # that fell behind (a busy machine) may need seconds to write its backlog: it
+        # heartbeats meanwhile, and the supervisor's ordered stop waits for a sink that
+        # does (it would kill a silent one after the graph's stop timeout).
         if not hasattr(self, "session"):
             return
         try:
-            self._ingest()
+            # Everything queued, the end event included (one drain takes a bounded batch).
+            while self._ingest() and self.drained >= self.config.max_messages_per_step:
+                self._stopping_heartbeat()
         except Exception as exc:  # finalize with what we have
             self.log(f"teardown: {exc!r}")
-        if self.session is not None:
-            self._finalize(time.monotonic_ns(), "recorder_stopped")
+        s = self.session
+        if s is None and self.pending is not None:
+            self._try_start(time.monotonic_ns())  # a start that came with the stop: keep it
+            s = self.session
+        if s is not None:
+            now = time.monotonic_ns()
+            until = self.ending[0] if self.ending is not None else now
+            while s.pump(now, until_ns=until, force=True, max_rows=self.config.max_rows_per_step):
+                self._stopping_heartbeat()
+            self._finalize(now, "recorder_stopped")
         for th in self.finishing:
-            th.join()  # an episode being finished is finished before the process ends
+            while th.is_alive():  # an episode being finished is finished before the process ends
+                th.join(timeout=self.heartbeat_period_ns / 1e9)
+                self._stopping_heartbeat()
+
+    def _stopping_heartbeat(self) -> None:
+        """A heartbeat while stopping: tells the supervisor the backlog is being written."""
+        now = time.monotonic_ns()
+        if now >= self._next_hb_ns:
+            self._send_heartbeat(final=False)
+            self._next_hb_ns = now + self.heartbeat_period_ns
 
     def status(self) -> dict[str, Any]:
         if not hasattr(self, "sub"):
