@@ -179,10 +179,12 @@ def test_backend_registry_builds_it_and_refuses_bad_params(chain):
         make_backend("dynamixel", {"port": "/dev/x", "signs": [1, 1, 1, 1, 1, 2]}, ctx)
 
 
-def test_emulate_runs_a_chain_in_process(run_dir):
+def test_emulated_kind_runs_a_chain_in_process(run_dir):
     # As in a launch file: the emulated device lives in the graph's run directory.
-    cfg = DynamixelArmConfig(port="${run}/ttyDXL_emu", emulate=True, timeout_ms=100.0, retries=3)
-    with DynamixelArm(cfg) as arm:
+    ctx = BackendContext(arm="left", publisher=None, file="launch/hw.yaml")  # type: ignore[arg-type]
+    arm = make_backend("dynamixel_emulated", {"port": "${run}/ttyDXL_emu", "timeout_ms": 100.0, "retries": 3}, ctx)
+    assert isinstance(arm, DynamixelArm) and arm.bus.config.timeout_ms == 100.0
+    with arm:
         q = np.array([0.1, 0.3, 0.3, 0.0, 0.0, 0.0, 0.5])
         arm.command(q)
         assert wait_for(lambda: (s := arm.read_state()) is not None and np.max(np.abs(s.q - q)) < 0.01, 5.0)

@@ -26,9 +26,9 @@ SGN = (1.0, -1.0, 1.0, -1.0, -1.0, 1.0)
 CENTER = np.array([0.2, 1.3, 1.2, -1.2, 0.1, 0.3])
 
 
-def _spawn(params: dict, env: dict[str, str]) -> subprocess.Popen:
+def _spawn(params: dict, env: dict[str, str], kind: str = "gello_leader") -> subprocess.Popen:
     e = {**os.environ, **env, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    cmd = [sys.executable, "-m", "abc_robot.nodes", "--kind", "gello_leader", "--name", "leader_left"]
+    cmd = [sys.executable, "-m", "abc_robot.nodes", "--kind", kind, "--name", "leader_left"]
     cmd += ["--params", json.dumps(params), "--where", "launch/test.yaml: nodes.leader_left"]
     return subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -128,8 +128,8 @@ def test_publishes_stops_while_faulted_and_resumes(tmp_path, run_dir):
 def test_emulated_leader_for_the_hardware_graph(tmp_path, run_dir):
     endpoint = f"ipc://{run_dir}/leader_left"
     params = {"arm": "left", "bind": endpoint, "calibration": _cal_file(tmp_path, "${run}/ttyDXL_left"), "fk": False,
-              "emulate": {"center_q_rad": CENTER.tolist(), "amplitude_rad": 0.05, "wraps": [1, 0, 0, -1, 0, 2, 0]}}  # fmt: skip
-    proc = _spawn(params, {})
+              "emulation": {"center_q_rad": CENTER.tolist(), "amplitude_rad": 0.05, "wraps": [1, 0, 0, -1, 0, 2, 0]}}  # fmt: skip
+    proc = _spawn(params, {}, kind="gello_leader_emulated")
     sub = LatestSubscriber(endpoint, ["leader/left"])
     try:
         msgs: list[LeaderState] = []

@@ -51,6 +51,9 @@ BACKENDS: dict[str, Callable[[dict[str, Any], BackendContext], ArmBackend]] = {
     "sim": _sim,
     "dynamixel": _by_path("abc_robot.devices.dynamixel.arm:DynamixelArm"),
     "yam": _by_path("abc_robot.devices.damiao.arm:YamArm"),
+    # The same drivers with their devices emulated in-process (demos, launch tests).
+    "dynamixel_emulated": _by_path("abc_robot.testing.emulated:EmulatedDynamixelArm"),
+    "yam_emulated": _by_path("abc_robot.testing.emulated:EmulatedYamArm"),
 }
 
 

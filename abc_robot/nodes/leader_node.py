@@ -10,9 +10,8 @@ retrying and reopens an unplugged adapter; a port that is missing at start is wa
 for the same way (the node never dies of a device fault). Heartbeat status: reads
 per second, read latency, the fault in words, bus counters, the USB latency warning.
 
-``emulate`` serves an emulated leader at ``port`` in this process (the calibration
-file's offsets and signs as its build, the arm swinging around ``center_q_rad``):
-the hardware launch graph then runs without hardware.
+An emulated leader for the hardware graph without hardware is node kind
+``gello_leader_emulated`` (:class:`abc_robot.testing.emulated.EmulatedLeaderNode`).
 """
 
 from __future__ import annotations
@@ -28,30 +27,7 @@ from abc_robot.runtime.node import Node
 from abc_robot.runtime.stats import percentiles
 from abc_robot.transport.messages import LeaderState
 
-__all__ = ["LeaderNode", "LeaderNodeConfig", "LeaderEmulation"]
-
-
-@dataclass(frozen=True)
-class LeaderEmulation:
-    """An emulated leader arm moved by a scripted hand (see :mod:`abc_robot.testing.dynamixel_leader`).
-
-    Attributes:
-        center_q_rad: [rad] pose the arm swings around (6).
-        amplitude_rad: [rad] swing of every joint.
-        period_s: [s] swing period.
-        gripper_period_s: [s] trigger open-close period (0: released).
-        wraps: extra turns in each servo's Present Position at power-up (7).
-    """
-
-    center_q_rad: tuple[float, ...] = (0.0, 1.3, 1.2, -1.2, 0.0, 0.0)
-    amplitude_rad: float = 0.15
-    period_s: float = 4.0
-    gripper_period_s: float = 5.0
-    wraps: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 0)
-
-    def __post_init__(self) -> None:
-        if len(self.center_q_rad) != 6 or len(self.wraps) != 7:
-            raise ValueError("center_q_rad needs 6 values and wraps 7")
+__all__ = ["LeaderNode", "LeaderNodeConfig"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +37,7 @@ class LeaderNodeConfig:
     bind: publisher endpoint.
     calibration: the arm's calibration file (``calibration/<rig>/<arm>.yaml``).
     port: serial device; overrides the calibration file's (prefer ``/dev/serial/by-id/...``;
-        ``${run}`` expands to the graph's run directory, for ``emulate``).
+        ``${run}`` expands to the graph's run directory, for emulated leaders).
     rate_hz: [Hz] read and publish rate (a 4 Mbaud bus with a 1 ms USB latency timer
         sustains ~400-1000 Hz for 7 servos).
     motor_ids: servo ids expected (checked against the file; None: the file's).
@@ -70,7 +46,6 @@ class LeaderNodeConfig:
     fast_sync_read: ``auto`` / ``on`` / ``off``.
     reconnect_interval_s: [s] between attempts to reopen a lost (or never found) port.
     fk: publish the leader FK pose (needs the leader URDF).
-    emulate: serve an emulated leader at ``port`` in this process (no hardware).
     """
 
     arm: Literal["left", "right"]
@@ -84,7 +59,6 @@ class LeaderNodeConfig:
     fast_sync_read: Literal["auto", "on", "off"] = "auto"
     reconnect_interval_s: float = 0.5
     fk: bool = True
-    emulate: LeaderEmulation | None = None
 
     def __post_init__(self) -> None:
         if self.rate_hz <= 0:
@@ -109,7 +83,7 @@ class LeaderNode(Node):
 
     def setup(self) -> None:
         from abc_robot.calibration.schema import load_leader_calibration
-        from abc_robot.devices.dynamixel.bus import BusConfig, DynamixelBus, expand_port
+        from abc_robot.devices.dynamixel.bus import BusConfig, DynamixelBus
         from abc_robot.devices.dynamixel.leader import LeaderReader
 
         cfg: LeaderNodeConfig = self.config
@@ -120,15 +94,11 @@ class LeaderNode(Node):
             from abc_robot.errors import ConfigError
 
             raise ConfigError("no serial port: set port in the node params or in the calibration file", field="port")
-        self.emulator: Any = None
-        if cfg.emulate is not None:
-            self._start_emulator(expand_port(port), cfg.emulate)
         bus_cfg = BusConfig(
             port=port,
             motor_ids=self.cal.motor_ids,
             baud=self.cal.baud,
-            # Emulated servos share this process's CPU (and GIL): give them time.
-            timeout_ms=max(cfg.timeout_ms, 50.0) if cfg.emulate is not None else cfg.timeout_ms,
+            timeout_ms=cfg.timeout_ms,
             retries=cfg.retries,
             fast_sync_read=cfg.fast_sync_read,
             reconnect_interval_s=cfg.reconnect_interval_s,
@@ -171,9 +141,6 @@ class LeaderNode(Node):
         reader = getattr(self, "reader", None)
         if reader is not None:
             reader.close()  # a leader's servos stay torque-off: nothing else to undo
-        if getattr(self, "emulator", None) is not None:
-            self.emulator.stop()
-            self.emulator = None
 
     def status(self) -> dict[str, Any]:
         if not hasattr(self, "reader"):
@@ -218,18 +185,3 @@ class LeaderNode(Node):
         self.connected = True
         self.connect_error = None
         self.log(f"leader {self.config.arm}: connected on {self.reader.bus.port} at {self.cal.baud} baud")
-
-    def _start_emulator(self, port: str, emu: LeaderEmulation) -> None:
-        from abc_robot.testing.dynamixel_leader import EmulatedLeader, sine_motion
-
-        cal = self.cal
-        self.emulator = EmulatedLeader(
-            port,
-            offsets_rad=cal.offsets_rad,
-            signs=cal.signs,
-            gripper_open_rad=cal.gripper_open_rad,
-            gripper_closed_rad=cal.gripper_closed_rad,
-            ids=cal.motor_ids,
-            motion=sine_motion(emu.center_q_rad, emu.amplitude_rad, emu.period_s, emu.gripper_period_s),
-            wraps=emu.wraps,
-        ).start()

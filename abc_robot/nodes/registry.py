@@ -21,6 +21,7 @@ NODE_KINDS: dict[str, str] = {
     "follower": "abc_robot.nodes.follower:FollowerNode",
     "scripted_leader": "abc_robot.nodes.scripted_leader:ScriptedLeaderNode",
     "gello_leader": "abc_robot.nodes.leader_node:LeaderNode",
+    "gello_leader_emulated": "abc_robot.testing.emulated:EmulatedLeaderNode",
     "camera": "abc_robot.nodes.camera_node:CameraNode",
     "recorder": "abc_robot.nodes.recorder_node:RecorderNode",
     "policy_worker": "abc_robot.nodes.policy_worker:PolicyWorkerNode",

@@ -69,7 +69,6 @@ class DynamixelArm(ArmBackend):
         self._torque = False
         self._connected = False
         self._own_fault: str | None = None
-        self._emulator: Any = None
         self._close_lock = threading.Lock()
         self.fault_log: list[str] = []
 
@@ -99,10 +98,7 @@ class DynamixelArm(ArmBackend):
         """
         if self._connected:
             return
-        c = self.config
         try:
-            if c.emulate and self._emulator is None:
-                self._start_emulator()
             self.bus.connect()
             if self._group is None:
                 self._group = self.bus.sync_read([ct.PRESENT_CURRENT, ct.PRESENT_VELOCITY, ct.PRESENT_POSITION])
@@ -177,7 +173,7 @@ class DynamixelArm(ArmBackend):
         self._own_fault = None
 
     def close(self) -> None:
-        """Torque off (confirmed), close the port, stop an emulator. Idempotent, never raises."""
+        """Torque off (confirmed), close the port. Idempotent, never raises."""
         atexit.unregister(self.close)
         if not self._close_lock.acquire(timeout=2.0):
             return
@@ -189,9 +185,6 @@ class DynamixelArm(ArmBackend):
                     self._set_fault(f"torque off at close failed: {exc!r}")
             self._connected = False
             self.bus.close()
-            if self._emulator is not None:
-                self._emulator.stop()
-                self._emulator = None
         finally:
             self._close_lock.release()
 
@@ -290,10 +283,3 @@ class DynamixelArm(ArmBackend):
     def _name(self) -> str:
         return f"Dynamixel arm{' ' + self.arm if self.arm else ''} on {self.bus.port}"
 
-    def _start_emulator(self) -> None:
-        from abc_robot.testing.dynamixel_emulator import DynamixelChainEmulator  # demos and tests only
-
-        c = self.config
-        q0 = np.clip(0.0, self._lower, self._upper)
-        shafts = [*(self._off + self._sign * q0).tolist(), self._g_open]
-        self._emulator = DynamixelChainEmulator(self.bus.port, c.motor_ids, initial_rad=shafts, return_delay=0).start()

@@ -122,7 +122,6 @@ class DynamixelArmConfig:
         timeout_ms / retries / fast_sync_read / reconnect_interval_s / return_delay_us:
             bus settings (:class:`~abc_robot.devices.dynamixel.bus.BusConfig`).
         torque_off_attempts: sync-write + read-back rounds before torque-off is declared failed.
-        emulate: serve an emulated chain at ``port`` in-process (demos, launch tests).
     """
 
     port: str
@@ -147,7 +146,6 @@ class DynamixelArmConfig:
     reconnect_interval_s: float = 0.5
     return_delay_us: int | None = 0
     torque_off_attempts: int = 3
-    emulate: bool = False
 
     def __post_init__(self) -> None:
         if len(self.motor_ids) != 7:
@@ -172,8 +170,7 @@ class DynamixelArmConfig:
             port=self.port,
             motor_ids=self.motor_ids,
             baud=self.baud,
-            # Emulated servos share this process's CPU (and GIL): give them time.
-            timeout_ms=max(self.timeout_ms, 50.0) if self.emulate else self.timeout_ms,
+            timeout_ms=self.timeout_ms,
             retries=self.retries,
             fast_sync_read=self.fast_sync_read,
             reconnect_interval_s=self.reconnect_interval_s,
