@@ -33,6 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from abc_robot.cli.page import add_page_args, with_page
 from abc_robot.errors import AbcRobotError, ConfigError
 
 __all__ = ["main"]
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
     ap.add_argument("--json", action="store_true", help="print the results as one JSON object")
     ap.add_argument("--out", default=None, metavar="FILE", help="write results, alias mapping and trials (JSON)")
+    add_page_args(ap)  # the page runs blind: nothing on it names a checkpoint
     return ap
 
 
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         rng = make_rng(args.seed)
         mapping = assign_aliases(checkpoints, rng)
         queue = make_trial_queue(mapping.aliases, args.groups, args.episode_seed, rng)
-        graph = build_eval_graph(launch, mapping.checkpoints, overrides)
+        graph = with_page(build_eval_graph(launch, mapping.checkpoints, overrides), args, blind=True)
         time_limit = args.time_limit
         if time_limit is None:
             from abc_robot.sim.tasks import make_task

@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from abc_robot.cli.page import add_page_args, with_page
 from abc_robot.errors import ConfigError
 
 __all__ = ["main", "LAUNCH_DIR"]
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from abc_robot.cli.rig import add_rig_arguments, load_rig_graph
 
     add_rig_arguments(ap)
+    add_page_args(ap)
     args = ap.parse_args(argv)
 
     from abc_robot.cli.launch import parse_sets
@@ -58,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
             built = load_rig_graph(args.rig, "teleop", args.rig_overlay, overrides, "abc-teleop", args.skip_check)
             if built is None:
                 return 2
-            graph = built[1]
+            graph = with_page(built[1], args)
         else:
-            graph = load_launch(launch, overrides)
+            graph = with_page(load_launch(launch, overrides), args)
     except ConfigError as exc:
         print(f"abc-teleop: config error: {exc}", file=sys.stderr)
         return 2
