@@ -31,6 +31,7 @@ setup(
         "opencv-python-headless>=4.8",
         "av>=12",
         "pyrealsense2>=2.54; platform_machine=='x86_64'",
+        "viser[urdf]>=1.0",
         TORCH,
         "mcap>=1.2",
         "mcap-protobuf-support>=0.5",

@@ -9,9 +9,10 @@ PYTHON=${PYTHON:-python3}
 
 # System libraries: libusb for pyrealsense2, Mesa's EGL for MuJoCo's offscreen
 # rendering on the CPU (ffmpeg comes inside PyAV's wheel), iproute2 for the two-host
-# tests of a remote policy worker (network namespaces).
+# tests of a remote policy worker (network namespaces), chromium for the tests of the
+# operator's page in a real (headless) browser.
 need=()
-for pkg in libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 iproute2; do
+for pkg in libusb-1.0-0 libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 iproute2 chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
