@@ -10,33 +10,49 @@ import numpy as np
 from abc_robot.runtime.rate import RateLoop
 from abc_robot.transport import JointState, LatestSubscriber, Publisher
 
+from .utils import wait_for
+
 
 def test_rate_and_overruns_are_counted():
+    # Judged against what this process measured itself, not against a quiet machine:
+    # a descheduled test stretches periods, and the loop must report exactly that.
     loop = RateLoop(200.0)
-    loop.start()
+    t_prev = loop.start()
+    seen_ns = []
     for i in range(100):
-        loop.sleep()
+        t = loop.sleep()
+        seen_ns.append(t - t_prev)
+        t_prev = t
         if i == 50:
             time.sleep(0.03)  # a 30 ms stall: several ticks missed, not replayed
     st = loop.stats()
+    seen_ms = np.array(seen_ns) / 1e6
     assert st["count"] == 100
     assert st["overruns"] >= 1
-    assert st["period_max_ms"] >= 25.0
-    assert 4.0 <= st["period_p50_ms"] <= 6.5
+    assert st["period_max_ms"] == seen_ms.max() >= 30.0
+    mid = np.sort(seen_ms)[49:51]
+    assert mid[0] - 1e-9 <= st["period_p50_ms"] <= mid[1] + 1e-9
+    # Missed ticks are skipped, not replayed: the schedule restarts after the stall, so
+    # the tick after it comes a full period later (never back-to-back catch-up ticks).
+    assert seen_ms[51] >= 30.0 and seen_ms[52] >= 5.0 - 1e-3
 
 
 def test_wake_on_socket_returns_early_and_cannot_spin(run_dir):
     pub = Publisher(f"ipc://{run_dir}/w", "p")
     sub = LatestSubscriber(pub.endpoint, [""])
-    time.sleep(0.2)
+    # Connected once a message gets through (no fixed sleep); then nothing is queued.
+    assert wait_for(lambda: (pub.publish("sync", JointState(q=np.zeros(1))), bool(sub.poll()))[1], 30)
+    slow = RateLoop(0.5)  # 2 s ticks: only the message can end this sleep early
+    slow.wake_on(sub.socket)
+    slow.start()
+    pub.publish("x", JointState(q=np.zeros(1)))
+    slow.sleep()
+    assert slow.wakeups == 1 and slow.overruns == 0  # woken by the message, not the tick
+    sub.poll()
     loop = RateLoop(50.0)  # 20 ms ticks
     loop.wake_on(sub.socket)
     loop.start()
-    loop.sleep()
-    t0 = time.monotonic_ns()
     pub.publish("x", JointState(q=np.zeros(1)))
-    loop.sleep()
-    assert (time.monotonic_ns() - t0) / 1e6 < 10.0  # woken by the message, not the tick
     # Never drained: without the cap this would return immediately forever.
     t_end = time.monotonic() + 0.5
     n = 0

@@ -26,7 +26,7 @@ def _graph(tmp_path, **sink):
 
 def _started(sup: Supervisor) -> None:
     sup.start()
-    assert wait_for(lambda: (sup.poll(), all(n.heartbeat for n in sup.nodes.values()))[1], 60), "no heartbeats"
+    assert wait_for(lambda: (sup.poll(), all(n.heartbeat for n in sup.nodes.values()))[1], 120), "no heartbeats"
 
 
 def test_a_sink_that_heartbeats_while_finishing_is_not_killed(tmp_path, run_dir):

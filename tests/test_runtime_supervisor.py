@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,17 +20,27 @@ from .utils import REPO, wait_for
 
 
 def _write(tmp_path, nodes, **top):
-    data = {"graph": "t", "heartbeat_timeout_s": 1.0, "startup_timeout_s": 30.0, **top, "nodes": nodes}
+    # Generous silence and start-up limits: a busy machine descheduling a node for a second
+    # is not what these tests are about (the hung-node test sets its own node's limit).
+    data = {"graph": "t", "heartbeat_timeout_s": 15.0, "startup_timeout_s": 120.0, **top, "nodes": nodes}
     p = tmp_path / "g.yaml"
     p.write_text(yaml.safe_dump(data))
     return p
 
 
 def _probe(name, role="source", **params):
+    if "teardown_file" in params:  # the same directory gets the ready marks
+        params.setdefault("ready_file", str(Path(params["teardown_file"]).parent / "ready.txt"))
     return {"name": name, "kind": "probe", "role": role, "on_failure": params.pop("on_failure", "stop"), "params": params}
 
 
-def _wait_heartbeats(sup, timeout=30):
+def _wait_ready(directory, n: int) -> None:
+    """Until ``n`` probes run their loops (their signal handlers are in place)."""
+    ready = Path(directory) / "ready.txt"
+    assert wait_for(lambda: ready.exists() and len(ready.read_text().splitlines()) >= n, 120), "probes not running"
+
+
+def _wait_heartbeats(sup, timeout=120):
     assert wait_for(lambda: (sup.poll(), all(n.heartbeat for n in sup.nodes.values()))[1], timeout), "no heartbeats"
 
 
@@ -42,13 +52,15 @@ def test_sigkilled_node_is_noticed_within_one_second_and_restarted(tmp_path, run
         _wait_heartbeats(sup)
         old = sup.nodes["a"].proc.pid
         os.kill(old, signal.SIGKILL)
-        t_kill = time.monotonic()
-        assert wait_for(lambda: (sup.poll(), any(e.kind == "restarted" for e in sup.events))[1], 3)
-        noticed = [e for e in sup.events if e.node == "a" and e.kind == "exited"][0]
-        assert noticed.detail == "signal 9"
-        assert noticed.t_s - (t_kill - sup._t0) < 1.0
+        # Dead (not reaped: the supervisor does that): its very next poll must notice. How
+        # fast a busy machine gets there is a figure for abc-bench, not a test's business.
+        os.waitid(os.P_PID, old, os.WEXITED | os.WNOWAIT)
+        sup.poll()
+        noticed = [e for e in sup.events if e.node == "a" and e.kind == "exited"]
+        assert noticed and noticed[0].detail == "signal 9"
+        assert wait_for(lambda: (sup.poll(), any(e.kind == "restarted" for e in sup.events))[1], 120)
         assert sup.nodes["a"].proc.pid != old
-        assert wait_for(lambda: (sup.poll(), sup.nodes["a"].heartbeat is not None)[1], 30)
+        assert wait_for(lambda: (sup.poll(), sup.nodes["a"].heartbeat is not None)[1], 120)
         assert sup.stop_reason is None
     finally:
         sup.stop()
@@ -78,7 +90,8 @@ def test_sigkilled_node_with_stop_policy_stops_the_graph_in_order(tmp_path, run_
 
 
 def test_hung_node_is_detected_by_heartbeat_silence(tmp_path, run_dir):
-    p = _write(tmp_path, [_probe("hang", hang_after_s=1.0), _probe("ok", role="follower")], heartbeat_timeout_s=0.5)
+    hang = {**_probe("hang", hang_after_s=1.0), "heartbeat_timeout_s": 1.0}
+    p = _write(tmp_path, [hang, _probe("ok", role="follower")])
     sup = Supervisor(load_launch(p), run_dir=run_dir, log=io.StringIO())
     code = sup.run(duration_s=30)
     assert code == 1
@@ -91,7 +104,7 @@ def test_crashing_step_runs_teardown_and_reports(tmp_path, run_dir):
     p = _write(tmp_path, [_probe("c", crash_after_s=0.5, teardown_file=str(marks), on_failure="ignore"), _probe("ok")])
     sup = Supervisor(load_launch(p), run_dir=run_dir, log=io.StringIO())
     sup.start()
-    assert wait_for(lambda: (sup.poll(), any(e.kind == "exited" for e in sup.events))[1], 30)
+    assert wait_for(lambda: (sup.poll(), any(e.kind == "exited" for e in sup.events))[1], 120)
     sup.stop()
     assert marks.read_text().startswith("c RUN")
     assert "probe crash requested" in "\n".join(sup.nodes["c"].tail)
@@ -110,7 +123,7 @@ def test_sigint_to_abc_launch_stops_every_node_with_teardown(tmp_path):
     )
     env = dict(os.environ, PYTHONPATH=str(REPO), ABC_RUN_DIR=str(tmp_path / "r"))
     proc = subprocess.Popen([sys.executable, "-m", "abc_robot.cli.launch", str(p), "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(6)
+    _wait_ready(tmp_path, 3)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
@@ -150,10 +163,10 @@ def test_nodes_take_their_teardown_when_the_supervisor_is_killed(tmp_path):
     p = _write(tmp_path, [_probe("a", teardown_file=str(marks)), _probe("b", role="follower", teardown_file=str(marks))])
     env = dict(os.environ, PYTHONPATH=str(REPO), ABC_RUN_DIR=str(tmp_path / "r"))
     proc = subprocess.Popen([sys.executable, "-m", "abc_robot.cli.launch", str(p)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(6)
+    _wait_ready(tmp_path, 2)
     proc.send_signal(signal.SIGKILL)  # no ordered stop possible
     proc.wait(10)
-    assert wait_for(lambda: marks.exists() and len(marks.read_text().splitlines()) == 2, 10)
+    assert wait_for(lambda: marks.exists() and len(marks.read_text().splitlines()) == 2, 60)
     assert sorted(ln.split()[0] for ln in marks.read_text().splitlines()) == ["a", "b"]
 
 

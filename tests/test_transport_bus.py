@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 
 import msgpack
@@ -27,33 +29,65 @@ from abc_robot.transport import (
 from abc_robot.transport.codec import encode
 from abc_robot.transport.curve import stop_authenticator
 
-from .utils import spawn_python, wait_for
+from .utils import REPO, wait_for
 
+# The publisher prints the endpoint it bound (a tcp port the OS chose), announces itself
+# on "sync" until the test says "go" (the subscription is live: nothing is lost to the
+# slow joiner), publishes, then keeps its socket open until the test closes its stdin.
 PUBLISHER = """
-import sys, time, numpy as np
-from abc_robot.transport import Publisher, JointState
-pub = Publisher(sys.argv[1] if len(sys.argv) > 1 else {endpoint!r}, "pubproc")
-time.sleep({warmup})
+import select, sys, time, numpy as np
+from abc_robot.transport import Publisher, JointState, Event
+pub = Publisher({endpoint!r}, "pubproc")
+print("bound", pub.bound, flush=True)
+while not select.select([sys.stdin], [], [], 0.02)[0]:
+    pub.publish("sync", Event(kind="sync"))
+sys.stdin.readline()
 for i in range({n}):
     pub.publish("{topic}", JointState(q=np.full(7, float(i))))
     {pace}
 print("done", flush=True)
-time.sleep(0.5)
+sys.stdin.read()
 """
+
+
+def _publisher(sub_factory, endpoint: str, n: int, pace: str):
+    """Start the publisher process, connect ``sub_factory(bound)``, wait until it hears it."""
+    code = PUBLISHER.format(endpoint=endpoint, n=n, topic="arm/left", pace=pace)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    line = proc.stdout.readline().split()
+    assert line[:1] == ["bound"], line
+    sub = sub_factory(line[1])
+    heard: list = []
+    assert wait_for(lambda: heard.extend(_sync_of(sub)) or bool(heard), 60), "no sync message from the publisher"
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    return proc, sub
+
+
+def _sync_of(sub) -> list:
+    if isinstance(sub, LatestSubscriber):
+        return [m for t, m in sub.poll().items() if t == "sync"]
+    return [m for t, m in sub.drain() if t == "sync"]
 
 
 @pytest.mark.parametrize("scheme", ["ipc", "tcp"])
 def test_pubsub_across_processes(run_dir, scheme):
-    endpoint = f"ipc://{run_dir}/p" if scheme == "ipc" else "tcp://127.0.0.1:47311"
-    sub = ReliableSubscriber(endpoint, ["arm/"])
-    proc = spawn_python(PUBLISHER.format(endpoint=endpoint, warmup=0.5, n=200, topic="arm/left", pace="time.sleep(0.001)"))
+    endpoint = f"ipc://{run_dir}/p" if scheme == "ipc" else "tcp://127.0.0.1:*"
+    proc, sub = _publisher(lambda ep: ReliableSubscriber(ep, ["arm/", "sync"]), endpoint, 200, "time.sleep(0.001)")
     got = []
-    end = time.monotonic() + 10
+    end = time.monotonic() + 60
     while len(got) < 200 and time.monotonic() < end:
         m = sub.recv(0.2)
-        if m:
+        if m and m[0] != "sync":
             got.append(m)
-    proc.wait(5)
+    proc.communicate(timeout=30)
     assert [t for t, _ in got] == ["arm/left"] * 200
     assert [m.q[0] for _, m in got] == [float(i) for i in range(200)]
     assert got[0][1].source == "pubproc"
@@ -63,10 +97,9 @@ def test_pubsub_across_processes(run_dir, scheme):
 
 def test_latest_subscriber_under_a_slow_reader_gets_only_the_newest(run_dir):
     endpoint = f"ipc://{run_dir}/lat"
-    sub = LatestSubscriber(endpoint, ["arm/"])
-    proc = spawn_python(PUBLISHER.format(endpoint=endpoint, warmup=0.5, n=500, topic="arm/left", pace="time.sleep(0.0005)"))
+    proc, sub = _publisher(lambda ep: LatestSubscriber(ep, ["arm/", "sync"]), endpoint, 500, "time.sleep(0.0005)")
     seen = []
-    end = time.monotonic() + 10
+    end = time.monotonic() + 60
     while time.monotonic() < end:
         time.sleep(0.05)  # a slow consumer: 20 Hz against a ~2 kHz publisher
         out = sub.poll()
@@ -74,7 +107,7 @@ def test_latest_subscriber_under_a_slow_reader_gets_only_the_newest(run_dir):
             seen.append(out["arm/left"].seq)
         if seen and seen[-1] == 499:
             break
-    proc.wait(5)
+    proc.communicate(timeout=30)
     assert seen[-1] == 499
     assert len(seen) < 100  # it never walked the backlog
     assert sub.skipped > 300  # older messages were drained without being decoded
@@ -87,7 +120,7 @@ def test_reliable_subscriber_counts_an_injected_gap(run_dir):
     endpoint = f"ipc://{run_dir}/gap"
     pub = Publisher(endpoint, "p")
     sub = ReliableSubscriber(endpoint, [""])
-    time.sleep(0.3)
+    _connected(lambda i: pub.publish("sync", Event(kind="sync", data={"i": i})), sub)
     for i in range(50):
         if i in (10, 11, 12, 30):
             pub._seq[b"t"] += 1  # the message "is lost" on the way
@@ -100,6 +133,25 @@ def test_reliable_subscriber_counts_an_injected_gap(run_dir):
     assert sub.gaps.gaps == {("p", "t"): 4}
     pub.close()
     sub.close()
+
+
+def _connected(send_sync, sub: ReliableSubscriber) -> int:
+    """Send numbered sync messages until ``sub`` hears one, then take in the rest; returns how many it heard.
+
+    What was sent before the subscription went live is lost (the slow joiner), what was
+    sent after arrives in order: once the last one is in, nothing sync is still on its way.
+    """
+    sent, heard = 0, []
+    end = time.monotonic() + 60
+    while not heard and time.monotonic() < end:
+        send_sync(sent)
+        sent += 1
+        time.sleep(0.01)
+        heard += sub.drain()
+    assert heard, "the subscription never connected"
+    last = sent - 1
+    assert wait_for(lambda: heard.extend(sub.drain()) or heard[-1][1].data["i"] == last, 30)
+    return len(heard)
 
 
 def test_request_reply_and_timeout(run_dir):
@@ -138,7 +190,9 @@ def test_fuzz_ten_thousand_garbage_messages_are_counted_not_fatal(run_dir):
     raw.setsockopt(zmq.SNDHWM, 0)
     raw.bind(endpoint)
     sub = ReliableSubscriber(endpoint, [""], rcvhwm=0)
-    time.sleep(0.3)
+    n_sync = _connected(lambda i: raw.send_multipart(encode(b"sync", Event(kind="sync", data={"i": i}))), sub)
+    received0, dropped0 = sub.received, sub.dropped
+    assert received0 == n_sync and dropped0 == 0
     rng = random.Random(1234)
     # Large enough for its array to travel in a frame of its own (smaller ones ride in
     # the header; truncated headers cover those).
@@ -169,10 +223,10 @@ def test_fuzz_ten_thousand_garbage_messages_are_counted_not_fatal(run_dir):
             n_good += 1
     got = []
     end = time.monotonic() + 20
-    while sub.received < n_bad + n_good and time.monotonic() < end:
+    while sub.received - received0 < n_bad + n_good and time.monotonic() < end:
         got.extend(sub.drain())
     got.extend(sub.drain())
-    assert sub.received == n_bad + n_good
+    assert sub.received - received0 == n_bad + n_good
     assert sub.dropped == n_bad
     assert len(got) == n_good
     assert all(np.array_equal(m.q, q_good) for _, m in got)
@@ -188,15 +242,15 @@ def test_curve_client_without_the_key_gets_nothing(tmp_path):
     _, intruder_sec = generate_keys(keys, "intruder")
     authorized.mkdir()
     (authorized / "client.key").write_bytes(client_pub.read_bytes())
-    endpoint = "tcp://127.0.0.1:47312"
     ctx = zmq.Context()
-    pub = Publisher(endpoint, "srv", curve=CurveServer(str(server_sec), str(authorized)), ctx=ctx)
+    pub = Publisher("tcp://127.0.0.1:*", "srv", curve=CurveServer(str(server_sec), str(authorized)), ctx=ctx)
+    endpoint = pub.bound
     good = LatestSubscriber(endpoint, [""], curve=CurveClient(str(server_pub), str(client_sec)), ctx=ctx)
     bad = LatestSubscriber(endpoint, [""], curve=CurveClient(str(server_pub), str(intruder_sec)), ctx=ctx)
     plain = LatestSubscriber(endpoint, [""], ctx=ctx)
     got_good = got_bad = got_plain = 0
-    end = time.monotonic() + 3
-    while time.monotonic() < end:
+    end = time.monotonic() + 60
+    while got_good <= 10 and time.monotonic() < end:
         pub.publish("x", Event(kind="secret"))
         got_good += len(good.poll())
         got_bad += len(bad.poll())

@@ -23,6 +23,7 @@ class ProbeConfig:
     teardown_file: str = ""  # append "<name> <mode>" here at teardown (proves it ran)
     crash_after_s: float = 0.0  # raise in step after this long (0 = never)
     hang_after_s: float = 0.0  # stop heartbeating (block) after this long (0 = never)
+    ready_file: str = ""  # append "<name>" here at the first step (the loop runs, signals are handled)
     teardown_s: float = 0.0  # [s] work this long in teardown (a sink finishing its output)
     teardown_heartbeats: bool = True  # heartbeat while doing that work (False: silent)
 
@@ -47,6 +48,9 @@ class ProbeNode(Node):
         import time
 
         cfg: ProbeConfig = self.config
+        if self.t0 is None and cfg.ready_file:
+            with open(cfg.ready_file, "a") as f:
+                f.write(f"{self.name}\n")
         self.t0 = self.t0 or now_ns
         age_s = (now_ns - self.t0) / 1e9
         if cfg.crash_after_s and age_s > cfg.crash_after_s:
