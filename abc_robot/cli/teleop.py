@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from abc_robot.cli.page import add_page_args, with_page
+from abc_robot.cli.view import add_view_args, with_view
 from abc_robot.errors import ConfigError
 
 __all__ = ["main", "LAUNCH_DIR"]
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_rig_arguments(ap)
     add_page_args(ap)
+    add_view_args(ap)
     args = ap.parse_args(argv)
 
     from abc_robot.cli.launch import parse_sets
@@ -60,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
             built = load_rig_graph(args.rig, "teleop", args.rig_overlay, overrides, "abc-teleop", args.skip_check)
             if built is None:
                 return 2
-            graph = with_page(built[1], args)
+            graph = with_view(with_page(built[1], args), args)
         else:
-            graph = with_page(load_launch(launch, overrides), args)
+            graph = with_view(with_page(load_launch(launch, overrides), args), args)
     except ConfigError as exc:
         print(f"abc-teleop: config error: {exc}", file=sys.stderr)
         return 2

@@ -30,6 +30,7 @@ NODE_KINDS: dict[str, str] = {
     "policy_mux": "abc_robot.nodes.policy_mux:PolicyMuxNode",
     "policy_link": "abc_robot.nodes.policy_link:PolicyLinkNode",
     "page": "abc_robot.nodes.page_node:PageNode",
+    "foxglove": "abc_robot.nodes.foxglove_node:FoxgloveNode",
 }
 
 

@@ -25,6 +25,7 @@ arms still hold; then followers (torque off); then the world (sim) last.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Any, Literal
 from abc_robot.errors import ConfigError
 from abc_robot.runtime.config import from_dict, load_yaml
 
-__all__ = ["NodeSpec", "LaunchGraph", "load_launch", "STOP_ORDER", "apply_overrides"]
+__all__ = ["NodeSpec", "LaunchGraph", "load_launch", "STOP_ORDER", "apply_overrides", "with_node"]
 
 #: Roles in the order they are stopped.
 STOP_ORDER = ("source", "sink", "follower", "world")
@@ -137,3 +138,14 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, dict[str, Any]], 
             raise ConfigError(f"override for unknown node {node!r}; nodes: {sorted(str(n) for n in by_name)}", file=file or None)
         by_name[node].setdefault("params", {}).update(params)
     return data
+
+
+def with_node(graph: LaunchGraph, spec: NodeSpec) -> LaunchGraph:
+    """``graph`` with ``spec`` appended (a viewer, a page: nodes a command-line flag adds).
+
+    Raises:
+        ConfigError: the graph already has a node of that name.
+    """
+    if any(n.name == spec.name for n in graph.nodes):
+        raise ConfigError(f"graph {graph.graph!r} already has a node named {spec.name!r}", field="nodes")
+    return dataclasses.replace(graph, nodes=[*graph.nodes, spec])
