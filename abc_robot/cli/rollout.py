@@ -23,6 +23,7 @@ from typing import Any
 
 from abc_robot.cli.console import node_figures
 from abc_robot.cli.page import add_page_args
+from abc_robot.cli.view import add_view_args
 from abc_robot.errors import ConfigError
 
 __all__ = ["main", "rollout_summary"]
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--headless", action="store_true")
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object at exit")
     add_page_args(ap)
+    add_view_args(ap)
     args = ap.parse_args(argv)
     if (args.policy is None) == (args.policy_host is None):
         ap.error("give exactly one of --policy CKPT and --policy-host tcp://HOST:PORT")
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     from abc_robot.cli.director import DirectorConfig, EpisodeDirector, graph_ready
     from abc_robot.cli.launch import parse_sets
     from abc_robot.cli.page import with_page
+    from abc_robot.cli.view import with_view
     from abc_robot.runtime.launch import load_launch
     from abc_robot.runtime.supervisor import Supervisor
 
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             from abc_robot.cli.policy import link_images, with_remote_policy
 
             graph = with_remote_policy(graph, args.policy_host, keys=args.keys or default_keys_dir(), uplink=args.uplink, images=link_images(args.link_images, graph))
-        graph = with_page(graph, args)
+        graph = with_view(with_page(graph, args), args)
     except ConfigError as exc:
         print(f"abc-rollout: config error: {exc}", file=sys.stderr)
         return 2
