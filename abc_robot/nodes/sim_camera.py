@@ -55,6 +55,27 @@ class SimCameraConfig:
             raise ValueError(f"rate_hz must be in (0, 240] Hz, got {self.rate_hz}")
 
 
+def pinhole_intrinsics(world: Any, camera: str) -> dict[str, Any]:
+    """The rendered view's intrinsics [px], laid out as a RealSense driver reports them.
+
+    MuJoCo renders an ideal pinhole with square pixels whose vertical field of view is
+    the camera's ``fovy``, centred on the image.
+    """
+    w, h = world.cfg.image_width, world.cfg.image_height
+    fovy_rad = np.deg2rad(float(world.model.cam_fovy[world.model.camera(camera).id]))
+    f = (h / 2.0) / np.tan(fovy_rad / 2.0)
+    return {
+        "width": int(w),
+        "height": int(h),
+        "fx": float(f),
+        "fy": float(f),
+        "ppx": w / 2.0,
+        "ppy": h / 2.0,
+        "model": "none",
+        "coeffs": [0.0] * 5,
+    }
+
+
 class SimCameraNode(Node):
     """Renders ``cameras`` at ``rate_hz`` from the latest ``sim/qpos``."""
 
@@ -74,6 +95,7 @@ class SimCameraNode(Node):
         self.bad_qpos = 0
         self.last_stamp = 0
         self.render_ns = {cam: np.zeros(512, dtype=np.int64) for cam in cfg.cameras}
+        self.intrinsics = {cam: pinhole_intrinsics(self.world, cam) for cam in cfg.cameras}
 
     def teardown(self) -> None:
         world = getattr(self, "world", None)
@@ -101,7 +123,9 @@ class SimCameraNode(Node):
             t = time.perf_counter_ns()
             img = self.world.render(cam)
             self.render_ns[cam][self.frames % 512] = time.perf_counter_ns() - t
-            frame = CameraFrame(camera=cam, image=img, frame_index=self.frames, stamp_ns=msg.stamp_ns)
+            frame = CameraFrame(
+                camera=cam, image=img, frame_index=self.frames, stamp_ns=msg.stamp_ns, intrinsics=self.intrinsics[cam]
+            )
             self.pub.publish(f"camera/{cam}", frame)
         self.frames += 1
 

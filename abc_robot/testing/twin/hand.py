@@ -1,9 +1,10 @@
 """The operator's hand on the twin's leaders: hold still, or play a task's scripted demonstration.
 
 A scripted hand is the sim task's scripted demonstrator turned into leader joint
-angles: the end-effector targets are solved by the follower IK once, before the run
-(sampled at ``rate_hz``), and replayed by time. The leader's own model has the
-follower's joint layout, so the leader's joints are set to those angles.
+angles: the end-effector targets are solved with the *leader's* own model
+(``yam_leader.urdf``) once, before the run (sampled at ``rate_hz``), and replayed by
+time, so the leader's forward kinematics, which the follower tracks, is the script's
+end-effector pose.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def scripted_hand(
     *,
     rate_hz: float = 50.0,
     delay_s: float = 0.0,
+    leader_urdf: str = "yam_leader.urdf",
 ) -> tuple[dict[str, Motion], float]:
     """Per-arm motions playing ``task``'s scripted demonstration from ``snapshot``.
 
@@ -46,11 +48,12 @@ def scripted_hand(
             during ``delay_s`` and after the end).
         rate_hz: [Hz] sampling of the precomputed joint trajectory.
         delay_s: [s] the hand holds ``q_start`` this long before the script starts.
+        leader_urdf: the leader's description (its IK turns poses into leader joints).
 
     Returns:
         ``({arm: motion}, duration_s)``; ``t`` of a motion counts from the leader's start.
     """
-    demo = JointDemonstrator(Demonstrator(task, snapshot))
+    demo = JointDemonstrator(Demonstrator(task, snapshot), urdf=leader_urdf)
     duration = demo.demo.duration_s
     times = np.arange(0.0, duration + 1.0 / rate_hz, 1.0 / rate_hz)
     table: dict[str, list[np.ndarray]] = {arm: [] for arm in q_start}

@@ -23,6 +23,7 @@ the real ones. Knobs for faults and preflight: :meth:`unplug_leader`,
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from abc_robot.rig.follower_calibration import (
 )
 from abc_robot.runtime.config import from_dict
 from abc_robot.sim.config import SimConfig
+from abc_robot.sim.layout import ARMS
 from abc_robot.sim.world import HOME_Q
 from abc_robot.testing.console_board_emulator import ConsoleBoardEmulator
 from abc_robot.testing.dynamixel_leader import EmulatedLeader, Motion
@@ -50,8 +52,27 @@ from abc_robot.testing.twin.plant import TwinWorld
 
 __all__ = ["RigTwin"]
 
+#: [s] GIL switch interval of a process running a twin (CPython's default is 0.005).
+SWITCH_INTERVAL_S = 0.001
+
+#: YAM driver timing for motors that are threads of a Python process on a shared machine
+#: (they answer when the twin gets the CPU, not within the rig's microseconds).
+TWIN_MOTOR_TIMING: dict[str, Any] = {"reply_timeout_s": 0.05, "silent_after_s": 0.5, "enable_attempts": 5}
+
 #: Trigger servo angles [rad] of a twin leader the rig has no calibration for.
 _TWIN_TRIGGER_OPEN_RAD, _TWIN_TRIGGER_CLOSED_RAD = 1.0, 1.8
+
+
+def _from_now(motion: Motion) -> Motion:
+    """``motion`` with its time origin at its first call."""
+    t0: list[float] = []
+
+    def shifted(t: float) -> tuple[Any, float]:
+        if not t0:
+            t0.append(t)
+        return motion(t - t0[0])
+
+    return shifted
 
 
 class RigTwin:
@@ -66,6 +87,8 @@ class RigTwin:
             CI renders smaller). The overlay declares it, so preflight compares it.
         motor_timeout_s: [s] the motors' CAN timeout (0.4 s on the rig; busy CI more).
         hands: the operator's hand per leader arm (default: hold the world's start pose).
+        relaxed_timing: the overlay gives the YAM drivers :data:`TWIN_MOTOR_TIMING`
+            (False: the rig's own timing, for a quiet machine).
 
     Attributes:
         rig: the loaded rig. world: the :class:`TwinWorld`. leaders / chains: per arm.
@@ -82,6 +105,7 @@ class RigTwin:
         camera_size: tuple[int, int] | None = None,
         motor_timeout_s: float = 0.4,
         hands: Mapping[str, Motion] | None = None,
+        relaxed_timing: bool = True,
     ) -> None:
         self.rig: RigConfig = load_rig(rig_dir)
         self.run_dir = Path(run_dir)
@@ -100,6 +124,7 @@ class RigTwin:
         self.latency_files: dict[str, Path] = {}
         self.console: ConsoleBoardEmulator | None = None
         self._hands = dict(hands or {})
+        self.relaxed_timing = relaxed_timing
         self._started = False
 
     def _rig_camera_size(self) -> tuple[int, int]:
@@ -111,7 +136,13 @@ class RigTwin:
 
     # ---- lifecycle ---------------------------------------------------------------------
     def start(self) -> RigTwin:
-        """Start every device and the world's physics; returns self."""
+        """Start every device and the world's physics; returns self.
+
+        Sets this process's GIL switch interval to :data:`SWITCH_INTERVAL_S`: the emulated
+        devices are threads of one interpreter, and a servo's reply must not wait 5 ms
+        (CPython's default) for the physics thread to yield.
+        """
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         try:
             for arm, spec in self.rig.followers.items():
                 if spec.kind != "yam":
@@ -231,7 +262,10 @@ class RigTwin:
                 "latency_timer_file": str(self.latency_files[arm]),
             }
         for arm, bus in self.can.items():
-            out["followers"][arm] = {"calibration": str(self.follower_cal[arm]), "params": dict(bus)}
+            params = dict(bus)
+            if self.relaxed_timing:
+                params.update(TWIN_MOTOR_TIMING)
+            out["followers"][arm] = {"calibration": str(self.follower_cal[arm]), "params": params}
         for name, spec in self.rig.cameras.items():
             out["cameras"][name] = {
                 "kind": "sim",
@@ -268,6 +302,17 @@ class RigTwin:
     def move_leader(self, arm: str, motion: Motion | None) -> None:
         """The hand on leader ``arm`` follows ``motion`` (None: holds where it is)."""
         self.leaders[arm].move(motion)
+
+    def play(self, motions: Mapping[str, Motion]) -> None:
+        """Start ``motions`` on the leaders now (each motion's ``t = 0`` is this moment)."""
+        for arm, motion in motions.items():
+            self.leaders[arm].move(_from_now(motion))
+
+    def reset_objects(self, seed: int) -> None:
+        """Place the task's objects anew from ``seed``; the arms stay where they are."""
+        with self.world.lock:
+            w = self.world.world
+            w.reset(seed, arm_q={arm: w.arm_state(arm)[0] for arm in ARMS})
 
     def unplug_leader(self, arm: str, unplugged: bool = True) -> None:
         """Pull leader ``arm``'s USB cable (its pty vanishes), or plug it back."""
