@@ -91,10 +91,11 @@ def _wait_ready(node: PolicyWorkerNode, timeout_s: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def _collect(rig: Rig, subs: list[LatestSubscriber], seconds: float, **tick) -> list[list[ActionChunk]]:
+def _collect(rig: Rig, subs: list[LatestSubscriber], seconds: float, until=None, **tick) -> list[list[ActionChunk]]:
+    """Chunks each subscriber gets within ``seconds`` (or until ``until(got)`` holds)."""
     got: list[list[ActionChunk]] = [[] for _ in subs]
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (until is not None and until(got)):
         rig.tick(**tick)
         for sub, out in zip(subs, got, strict=True):
             msg = sub.poll().get("policy/chunk")
@@ -205,15 +206,15 @@ def test_remote_worker_over_tcp_with_curve(ckpt, run_dir, tmp_path):
     authorized.mkdir()
     (authorized / "robot.key").write_bytes(client_pub.read_bytes())
     rig = Rig(run_dir)
-    bind = "tcp://127.0.0.1:47391"
     curve = {"secret_key_file": str(server_sec), "authorized_dir": str(authorized)}
-    node = PolicyWorkerNode("policy", _config(ckpt, rig, bind, guidance="none", execute_steps=3, curve_server=curve))
+    node = PolicyWorkerNode("policy", _config(ckpt, rig, "tcp://127.0.0.1:*", guidance="none", execute_steps=3, curve_server=curve))
     th = _start(node, 30.0)
     _wait_ready(node)
+    bind = node.pub.bound  # the port the OS chose
     good = LatestSubscriber(bind, ["policy/chunk"], curve=CurveClient(str(server_pub), str(client_sec)))
     bad = LatestSubscriber(bind, ["policy/chunk"], curve=CurveClient(str(server_pub), str(intruder_sec)))
     plain = LatestSubscriber(bind, ["policy/chunk"])
-    got_good, got_bad, got_plain = _collect(rig, [good, bad, plain], 2.0)
+    got_good, got_bad, got_plain = _collect(rig, [good, bad, plain], 60.0, until=lambda got: len(got[0]) >= 2)
     assert len(got_good) >= 2
     assert got_bad == [] and got_plain == []  # a client without an authorized key gets nothing
     node.request_stop()
