@@ -13,11 +13,9 @@ __all__ = [
     "TransportError",
     "DeviceError",
     "DeviceTimeout",
-    "SafetyError",
     "KinematicsError",
     "CheckpointError",
     "EpisodeError",
-    "NotAvailableYet",
 ]
 
 
@@ -54,10 +52,6 @@ class DeviceTimeout(DeviceError):
     """A device did not answer within its deadline."""
 
 
-class SafetyError(AbcRobotError):
-    """A command was refused by a safety check (limits, workspace, collision)."""
-
-
 class KinematicsError(AbcRobotError):
     """A kinematic model could not be loaded or a frame/joint does not exist."""
 
@@ -69,6 +63,3 @@ class CheckpointError(AbcRobotError):
 class EpisodeError(AbcRobotError):
     """An episode on disk is missing, malformed or could not be recovered."""
 
-
-class NotAvailableYet(AbcRobotError):
-    """A command or feature whose implementation has not landed yet."""

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from abc_robot.errors import EpisodeError, NotAvailableYet
+from abc_robot.errors import EpisodeError
 
 __all__ = [
     "EpisodeArrays",
@@ -230,13 +230,9 @@ def load_recorded_episodes(
     """Read every episode under ``directory`` (ABC layout) into memory at ``image_size``.
 
     Raises:
-        NotAvailableYet: the recording package is not present in this installation.
         EpisodeError: no episodes, or an episode that cannot be read.
     """
-    try:
-        from abc_robot.recording import iter_episodes  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise NotAvailableYet(f"reading recorded episodes needs abc_robot.recording ({exc})") from exc
+    from abc_robot.recording import iter_episodes
     episodes: list[EpisodeArrays] = []
     for reader in iter_episodes(directory):
         states = np.asarray(reader.states, dtype=np.float64)

@@ -86,8 +86,8 @@ def set_realtime(priority: int) -> bool:
 
     The shipped graphs run the followers and the leader readers at a low SCHED_FIFO
     priority: they sleep most of each period, and the moment a leader sample arrives
-    they preempt rendering, encoding and inference (on a busy 2-core machine this cut
-    the leader→follower p99 from ~16 ms to ~1.4 ms). A SCHED_FIFO process that spins
+    they preempt rendering, encoding and inference (figures in the CHANGELOG). A
+    SCHED_FIFO process that spins
     would starve the rest of the machine, so the rate loop caps wake-ups per period
     and the kernel's RT throttling keeps 5% for everyone else. It needs root or
     ``CAP_SYS_NICE`` (or an ``rtprio`` limit in /etc/security/limits.conf); refused, the
