@@ -1,9 +1,10 @@
 """``abc-calibrate``: calibrate a GELLO leader arm, or check a calibration file.
 
-    abc-calibrate leader --arm left --rig calibration/<rig> --pose home [--port P]
+    abc-calibrate leader --arm left --rig rigs/<rig> --pose home [--port P]
                          [--second-pose ready] [--offsets fine|quarter]
                          [--yes --gripper-range OPEN_RAD CLOSED_RAD]
-    abc-calibrate check calibration/<rig>/left.yaml [--arm left] [--ids 1,2,3,4,5,6,7]
+    abc-calibrate follower --rig rigs/<rig> --arm left [--yes --gripper-range OPEN_RAD CLOSED_RAD]
+    abc-calibrate check rigs/<rig>/left.yaml [--arm left] [--ids 1,2,3,4,5,6,7]
 
 ``leader`` runs the procedure of :mod:`abc_robot.calibration.procedure` (the operator
 holds the arm in the named pose of ``<rig>/rig.yaml``, optionally a second pose that
@@ -11,7 +12,9 @@ measures the joint signs, then releases and squeezes the trigger), verifies it b
 reading the arm back in the first pose (joints and leader FK, expected next to
 measured) and writes ``<rig>/<arm>.yaml`` only if the verification passes.
 ``--yes`` answers every prompt at once (the arm must already be in the pose) and
-needs ``--gripper-range``. Exit status: 0 written/valid, 1 device or verification
+needs ``--gripper-range``. ``follower`` runs :mod:`abc_robot.rig.calibrate_follower` on a
+YAM arm (zero offsets, gripper range, signs by a guided motion under low torque) and
+writes ``<rig>/follower_<arm>.yaml``, read back and verified. Exit status: 0 written/valid, 1 device or verification
 failure, 2 bad arguments or a refused file.
 """
 
@@ -38,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     lead = sub.add_parser("leader", help="calibrate a GELLO leader arm")
     lead.add_argument("--arm", required=True, choices=["left", "right"])
-    lead.add_argument("--rig", required=True, help="rig directory, e.g. calibration/my_rig (rig.yaml optional)")
+    lead.add_argument("--rig", required=True, help="rig directory, e.g. rigs/my_rig (rig.yaml optional)")
     lead.add_argument("--pose", default="home", help="pose held for the offsets (rig.yaml poses)")
     lead.add_argument("--port", help="serial device (default: rig.yaml leader.ports[arm])")
     lead.add_argument("--baud", type=int, help="bus rate (default: rig.yaml, 4000000)")
@@ -51,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     lead.add_argument("--tolerance-deg", type=float, default=1.0, help="verification: largest joint error accepted [deg]")
     lead.add_argument("--no-fk", action="store_true", help="skip the FK part of the verification")
     lead.add_argument("--force", action="store_true", help="write the file even if the verification fails")
+    fol = sub.add_parser("follower", help="calibrate a YAM follower arm (offsets, gripper range, signs)")
+    fol.add_argument("--rig", required=True, help="rig directory, e.g. rigs/abc_yam")
+    fol.add_argument("--arm", required=True, choices=["left", "right"])
+    fol.add_argument("--rig-overlay", metavar="FILE", help="YAML deep-merged onto rig.yaml (device addresses)")
+    fol.add_argument("--gripper-range", nargs=2, type=float, metavar=("OPEN_RAD", "CLOSED_RAD"), help="gripper motor positions instead of measuring")
+    fol.add_argument("--yes", action="store_true", help="non-interactive: the arm is in place, directions are trusted")
+    fol.add_argument("--motion-rad", type=float, default=0.1, help="guided motion of each joint [rad]")
+    fol.add_argument("--tolerance-deg", type=float, default=1.0, help="verification: largest joint error accepted [deg]")
+    fol.add_argument("--out", help="output file (default: the rig's followers.<arm>.calibration, or follower_<arm>.yaml)")
     chk = sub.add_parser("check", help="load a calibration file and report whether it is accepted")
     chk.add_argument("file")
     chk.add_argument("--arm", choices=["left", "right"])
@@ -61,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _check(args) if args.command == "check" else _leader(args)
+        return {"check": _check, "leader": _leader, "follower": _follower}[args.command](args)
     except ConfigError as exc:
         print(f"abc-calibrate: refused: {exc}", file=sys.stderr)
         return 2
@@ -92,7 +104,7 @@ def _leader(args: argparse.Namespace) -> int:
 
     rig_dir = Path(args.rig)
     rig = load_leader_rig(rig_dir)
-    port = args.port or rig.ports.get(args.arm)
+    port = args.port or rig.ports.get(args.arm) or _rig_leader_port(rig_dir, args.arm)
     if not port:
         print(f"abc-calibrate: no port: pass --port or set leader.ports.{args.arm} in {rig_dir / 'rig.yaml'}", file=sys.stderr)
         return 2
@@ -134,6 +146,50 @@ def _leader(args: argparse.Namespace) -> int:
     out = save_leader_calibration(cal, args.out or rig_dir / f"{args.arm}.yaml")
     print(f"wrote {out}")
     return 0 if ok else 1
+
+
+def _rig_leader_port(rig_dir: Path, arm: str) -> str | None:
+    """``leaders.<arm>.port`` of a rigs/<name>/rig.yaml (None without one)."""
+    from abc_robot.rig import load_rig
+
+    if not (rig_dir / "rig.yaml").is_file() or "schema" not in (rig_dir / "rig.yaml").read_text():
+        return None
+    leader = load_rig(rig_dir).leaders.get(arm)
+    return leader.port if leader is not None else None
+
+
+def _follower(args: argparse.Namespace) -> int:
+    from abc_robot.rig import follower_config, load_rig
+    from abc_robot.rig.calibrate_follower import (
+        ConsoleFollowerOperator,
+        FollowerCalibrationOptions,
+        ImmediateFollowerOperator,
+        calibrate_yam_follower,
+    )
+
+    rig = load_rig(args.rig, args.rig_overlay)
+    spec = rig.followers[args.arm]
+    if spec.kind != "yam":
+        print(f"abc-calibrate: follower {args.arm} of {rig.name} is a {spec.kind} arm; this procedure is for YAM arms", file=sys.stderr)
+        return 2
+    if args.yes and args.gripper_range is None:
+        print("abc-calibrate: --yes cannot measure the gripper; pass --gripper-range OPEN_RAD CLOSED_RAD", file=sys.stderr)
+        return 2
+    cfg = follower_config(rig, args.arm, missing_ok=True)
+    out = Path(args.out) if args.out else Path(rig.path(spec.calibration or f"follower_{args.arm}.yaml"))
+    operator = ImmediateFollowerOperator() if args.yes else ConsoleFollowerOperator()
+    opts = FollowerCalibrationOptions(motion_rad=args.motion_rad, tolerance_rad=math.radians(args.tolerance_deg))
+    gripper = (args.gripper_range[0], args.gripper_range[1]) if args.gripper_range else None
+    result = calibrate_yam_follower(cfg, args.arm, out, operator, gripper_range_rad=gripper, options=opts)
+    cal = result.calibration
+    print(f"offsets [rad]: {np.round(cal.offsets_rad, 4).tolist()}  directions: {[int(d) for d in cal.directions]}")
+    print(f"gripper: open {cal.gripper_open_rad:.4f} rad, closed {cal.gripper_closed_rad:.4f} rad")
+    print(f"guided motion [rad]: {np.round(result.moved_rad, 3).tolist()}  flipped joints: {list(result.flipped) or 'none'}")
+    print(f"zero pose read back [rad]: {np.round(result.residual_rad, 4).tolist()}")
+    print(f"wrote {result.path} (read back and verified)")
+    if not spec.calibration:
+        print(f"note: add `calibration: {result.path.name}` to followers.{args.arm} in {rig.root}/rig.yaml to use it", file=sys.stderr)
+    return 0
 
 
 def _joint_limits(urdf: str) -> tuple[np.ndarray, np.ndarray] | None:
