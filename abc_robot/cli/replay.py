@@ -7,6 +7,8 @@
                                             own cameras) in a window
     abc-replay EPISODE --save-video OUT.mp4 the same frames into a file (headless machines)
     abc-replay EPISODE --rig DIR            on the robot: not available yet (says so)
+    abc-replay EPISODE --view               serve it to Foxglove (ws://127.0.0.1:8765) with
+                                            play, pause, speed and seeking; Ctrl-C ends it
 
 ``--sim`` resets the task with the episode's seed, starts both arms at the recorded
 first state, and plays the action rows at their 30 Hz ticks, each interpolated
@@ -126,6 +128,30 @@ def _replay_sim(ep: Any, display: _Display | None, speed: float) -> dict[str, An
         world.close()
 
 
+def _view(args: argparse.Namespace) -> int:
+    """Serve the episode to Foxglove until Ctrl-C (see :mod:`abc_robot.nodes.foxglove_replay`)."""
+    import signal
+    import threading
+
+    from abc_robot.nodes.foxglove_replay import EpisodePlayer
+
+    try:
+        player = EpisodePlayer(args.episode, host=args.view_host, port=args.view_port)
+    except AbcRobotError as exc:
+        print(f"abc-replay: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    name, n = player.ep.path.name, player.ep.num_steps
+    print(f"abc-replay: serving {name} ({n} steps) on ws://{args.view_host}:{player.port}", flush=True)
+    try:
+        player.run(stop=stop)
+    finally:
+        player.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="abc-replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save-video", metavar="OUT.mp4", help="write the shown frames to a video file")
     ap.add_argument("--speed", type=float, default=1.0, help="playback speed for --show (1 = real time)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    from abc_robot.cli.view import add_view_args
+
+    add_view_args(ap)
     args = ap.parse_args(argv)
+    if args.view:
+        return _view(args)
 
     from abc_robot.recording import EpisodeReader
 
