@@ -17,6 +17,7 @@ import numpy as np
 import pinocchio as pin
 
 from abc_robot.errors import KinematicsError
+from abc_robot.kinematics.urdf import URDF_DIR, urdf_path
 
 __all__ = ["ArmModel", "ARM_JOINTS", "URDF_DIR"]
 
@@ -24,7 +25,6 @@ __all__ = ["ArmModel", "ARM_JOINTS", "URDF_DIR"]
 ARM_JOINTS: tuple[str, ...] = ("joint1", "joint2", "joint3", "joint4", "joint5", "joint6")
 
 #: Directory holding the project's robot descriptions.
-URDF_DIR = Path(__file__).resolve().parents[2] / "urdf"
 
 
 @dataclass(eq=False)
@@ -82,9 +82,7 @@ class ArmModel:
             KinematicsError: the file is missing or unreadable, a named joint or frame
                 does not exist, or the arm joints are not six 1-DoF joints.
         """
-        p = Path(path)
-        if not p.exists() and not p.is_absolute() and (URDF_DIR / p).exists():
-            p = URDF_DIR / p
+        p = urdf_path(path)
         if not p.exists():
             raise KinematicsError(f"URDF not found: {p} (project descriptions live in {URDF_DIR})")
         try:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pinocchio as pin
 
+from abc_robot.kinematics.urdf import R_from_rpy
+
 __all__ = [
     "make_T",
     "T_from_xyz_rpy",
@@ -42,7 +44,7 @@ def make_T(R: np.ndarray | None = None, p: Sequence[float] | np.ndarray | None =
 
 def T_from_xyz_rpy(xyz: Sequence[float], rpy: Sequence[float]) -> np.ndarray:
     """Transform from a translation [m] and URDF roll-pitch-yaw [rad] (R = Rz Ry Rx)."""
-    return make_T(pin.rpy.rpyToMatrix(np.asarray(rpy, dtype=np.float64)), xyz)
+    return make_T(R_from_rpy(rpy), xyz)
 
 
 def inv_T(T: np.ndarray) -> np.ndarray:

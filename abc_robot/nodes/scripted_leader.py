@@ -100,11 +100,10 @@ class ScriptedLeaderNode(Node):
 
     def setup(self) -> None:
         from abc_robot.kinematics.ik import IKSolver
-        from abc_robot.kinematics.model import URDF_DIR, ArmModel
+        from abc_robot.kinematics.model import ArmModel
 
         cfg: ScriptedLeaderConfig = self.config
-        urdf = cfg.urdf if "/" in cfg.urdf else str(URDF_DIR / cfg.urdf)
-        self.model = ArmModel.from_urdf(urdf)
+        self.model = ArmModel.from_urdf(cfg.urdf)
         self.ik = IKSolver(self.model)
         self.pub = self.publisher(cfg.bind)
         self.q = {arm: np.array([0.0, 1.3, 1.2, -1.47, 0.0, 0.0]) for arm in cfg.arms}

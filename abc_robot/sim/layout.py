@@ -13,24 +13,12 @@ from typing import Any
 import numpy as np
 
 from abc_robot.errors import ConfigError
+from abc_robot.kinematics.urdf import URDF_DIR, R_from_rpy, urdf_path
 
 __all__ = ["ArmPlacement", "BimanualLayout", "URDF_DIR", "ARMS"]
 
-#: The project's robot descriptions and scene assets.
-URDF_DIR = Path(__file__).resolve().parents[2] / "urdf"
-
 #: Arm names, in the order of the 14-D rig vectors.
 ARMS: tuple[str, ...] = ("left", "right")
-
-
-def _rpy_matrix(rpy: np.ndarray) -> np.ndarray:
-    """URDF roll-pitch-yaw [rad] to a rotation matrix, R = Rz(yaw) Ry(pitch) Rx(roll)."""
-    r, p, y = rpy
-    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
-    Rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
-    Ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
-    Rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])
-    return Rz @ Ry @ Rx
 
 
 @dataclass(frozen=True)
@@ -77,9 +65,7 @@ class BimanualLayout:
         """
         from abc_robot.runtime.config import load_yaml
 
-        p = Path(path)
-        if not p.is_absolute() and not p.exists():
-            p = URDF_DIR / p
+        p = urdf_path(path)
         data = load_yaml(p)
         try:
             table = data["table"]
@@ -88,7 +74,7 @@ class BimanualLayout:
             for name in ARMS:
                 a = arms_raw[name]
                 T = np.eye(4)
-                T[:3, :3] = _rpy_matrix(np.asarray(a.get("base_rpy_rad", [0, 0, 0]), dtype=float))
+                T[:3, :3] = R_from_rpy(a.get("base_rpy_rad", [0, 0, 0]))
                 T[:3, 3] = np.asarray(a["base_xyz_m"], dtype=float)
                 leader = a.get("leader_urdf")
                 arms[name] = ArmPlacement(
