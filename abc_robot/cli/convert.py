@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for d in done:
             print(f"converted {d}")
-        for p, why in failed.items():
+        for why in failed.values():
             print(f"abc-convert: {why}", file=sys.stderr)
         print(f"{len(done)}/{len(jobs)} episodes converted")
     if not jobs:

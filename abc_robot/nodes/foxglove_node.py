@@ -200,7 +200,8 @@ class FoxgloveNode(Node):
         latency: dict[str, float] = {}
         tfs = []
         for arm in cfg.followers:
-            st, cmd = self.sub.get(f"follower/{arm}/state"), self.sub.get(f"follower/{arm}/command")
+            st: Any = self.sub.get(f"follower/{arm}/state")
+            cmd: Any = self.sub.get(f"follower/{arm}/command")
             if st is not None:
                 latency[f"follower/{arm}/state"] = (mono - int(st.stamp_ns)) / 1e6
                 if self.ch_joints[arm].has_sinks():
@@ -231,7 +232,7 @@ class FoxgloveNode(Node):
             self.ch_tf.log(msg, log_time=unix)
             self._count("/tf")
         for cam, chan in self.ch_cam.items():
-            frame = self.sub.get(f"camera/{cam}")
+            frame: Any = self.sub.get(f"camera/{cam}")
             if frame is None:
                 continue
             stamp = int(frame.stamp_ns)

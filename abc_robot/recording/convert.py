@@ -99,8 +99,10 @@ def read_mcap_episode(path: str | Path) -> dict[str, Any]:
                     )
     except (McapError, OSError, ValueError, AttributeError) as exc:
         raise EpisodeError(f"{p}: not a readable MCAP episode ({type(exc).__name__}: {exc})") from exc
-    for msgs in (*cams.values(), *robot.values()):
-        msgs.sort(key=lambda x: x[0])
+    for cam_msgs in cams.values():
+        cam_msgs.sort(key=lambda x: x[0])
+    for robot_msgs in robot.values():
+        robot_msgs.sort(key=lambda x: x[0])
     uuid = meta.get("session-metadata", {}).get("session-uuid") or meta.get("episode-metadata", {}).get("session_id")
     episode = f"episode_{uuid}" if uuid else p.parent.name
     task = meta.get("episode-metadata", {}).get("task_name") or p.parent.parent.name
@@ -208,7 +210,7 @@ def abc_to_mcap(episode: str | Path, mcap_root: str | Path, video_format: str = 
     offset = 0 if t0 > 10**18 else int(meta.get("created_unix_ns", 0)) - t0
     uuid = str(meta.get("episode_id") or ep.path.name.removeprefix("episode_"))
     arms = list(meta.get("arms", ["left", "right"]))
-    ours = {k: meta[k] for k in ("gripper", "rig", "calibration", "outcome") if k in meta}
+    ours: dict[str, Any] = {k: meta[k] for k in ("gripper", "rig", "calibration", "outcome") if k in meta}
     w = McapEpisodeWriter(
         mcap_root,
         ep.task_name,
