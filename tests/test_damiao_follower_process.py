@@ -3,9 +3,11 @@
 The follower and the emulator are in different processes, so they share a CAN bus
 through python-can's ``udp_multicast`` interface (a private group and port per test);
 the follower's driver code is the rig's, only the interface name differs. Checked:
-the follower tracks a scripted leader through the real driver, its torque is off
-after SIGTERM and SIGINT, and after a SIGKILL the motors' own CAN timeout drops them
-into damping.
+the follower tracks a scripted leader through the real driver; the joints behind the
+emulated motors are the follower model under gravity (the arm starts folded at rest);
+after SIGTERM and SIGINT the arm is parked at rest and only then released; after a
+SIGKILL the motors' own CAN timeout drops them into damping, so the arm never falls
+as freely as it would with the motors released.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import random
 import signal
 import subprocess
 import sys
+import time
 
 import can
 import numpy as np
 import pytest
 
 from abc_robot.devices.damiao import MotorState, YamConfig
+from abc_robot.devices.damiao.config import REST_Q
 from abc_robot.testing.damiao_emulator import DamiaoChainEmulator
+from abc_robot.testing.yam_plant import YamGravityPlant
 from abc_robot.transport import LatestSubscriber
 
 from .utils import REPO, wait_for
@@ -54,10 +59,12 @@ def yam_bus():
         "control_hz": 200.0,
         "reply_timeout_s": 0.02,
         "silent_after_s": 0.3,
+        "gravity_scale": [1.0] * 6,  # the plant's gravity is the model's exactly
     }
     cfg = YamConfig(**params)
+    plant = YamGravityPlant([*REST_Q, 3.0])
     emu = DamiaoChainEmulator(
-        group, cfg.motor_specs(), interface="udp_multicast", bus_options=opts, initial_p=HOME + [0.0]
+        group, cfg.motor_specs(), interface="udp_multicast", bus_options=opts, plant=plant, physics_dt=0.002
     )
     emu.start()
     yield emu, params
@@ -112,6 +119,8 @@ def test_follower_tracks_through_the_yam_driver_and_torque_is_off_after_signal(r
         procs[0].send_signal(sig)
         assert procs[0].wait(15) == 0
         assert emu.states == [MotorState.DISABLED] * 7, f"torque still on after {sig.name}: {emu.states}"
+        parked = emu.plant.joint_q()
+        assert np.abs(parked - REST_Q).max() < 0.06, f"released away from rest: {parked}"
     except AssertionError:
         _stop_all(procs)
         print(procs[0].communicate()[0][-3000:])
@@ -126,9 +135,27 @@ def test_sigkilled_follower_leaves_motors_to_their_own_timeout(run_dir, yam_bus)
     procs = _start(run_dir, yam_params)
     try:
         assert wait_for(lambda: all(emu.enabled), 40), f"follower never enabled the motors; states {emu.states}"
+        assert wait_for(lambda: np.abs(emu.plant.joint_q() - REST_Q).max() > 0.5, 20), "the arm never rose"
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)
         # No teardown ran; 0.4 s later every motor has latched LOST_COMM and only damps.
         assert wait_for(lambda: emu.states == [MotorState.LOST_COMM] * 7, 3)
+        # From there the arm sinks against the motors' damping; released it would fall.
+        q0 = emu.plant.joint_q()
+        peak = 0.0
+        t_end = time.monotonic() + 0.5
+        while time.monotonic() < t_end:
+            peak = max(peak, float(np.abs(emu.velocities[:6]).max()))
+            time.sleep(0.01)
+        free = YamGravityPlant([*q0, 3.0])
+        free_peak = 0.0
+        for _ in range(250):  # the same 0.5 s, motors released
+            free.step(np.zeros(7), 0.002)
+            free_peak = max(free_peak, float(np.abs(free.dq).max()))
+        assert peak < 0.7 * free_peak, f"peak joint speed {peak:.2f} rad/s, released {free_peak:.2f} rad/s"
+    except AssertionError:
+        _stop_all(procs)
+        print(procs[0].communicate()[0][-3000:])
+        raise
     finally:
         _stop_all(procs)

@@ -55,7 +55,7 @@ def test_mit_bit_layout_by_hand():
     raw = {"p": 0x1234, "v": 0xABC, "kp": 0x567, "kd": 0x89A, "t": 0xDEF}
     cmd = MitCommand(
         p=uint_to_float(raw["p"], -12.5, 12.5, 16),
-        v=uint_to_float(raw["v"], -8.0, 8.0, 12),
+        v=uint_to_float(raw["v"], -10.0, 10.0, 12),  # DM4340: V_MAX 10 (the YAM vendor's table)
         kp=uint_to_float(raw["kp"], 0.0, 500.0, 12),
         kd=uint_to_float(raw["kd"], 0.0, 5.0, 12),
         t=uint_to_float(raw["t"], -28.0, 28.0, 12),
@@ -69,7 +69,7 @@ def test_feedback_bit_layout_by_hand():
     fb = parse_feedback(data, DM4340)
     assert fb.motor_id == 3 and fb.state is MotorState.ENABLED and not fb.is_error
     assert fb.p == pytest.approx(uint_to_float(0x8000, -12.5, 12.5, 16))
-    assert fb.v == pytest.approx(uint_to_float(0x7FF, -8.0, 8.0, 12))
+    assert fb.v == pytest.approx(uint_to_float(0x7FF, -10.0, 10.0, 12))
     assert fb.t == pytest.approx(uint_to_float(0x800, -28.0, 28.0, 12))
     assert (fb.t_mos, fb.t_rotor) == (40, 45)
     lost = parse_feedback(bytes((0xD1, 0, 0, 0, 0, 0, 0, 0)), DM4310)

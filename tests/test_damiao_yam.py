@@ -24,7 +24,8 @@ from .utils import wait_for
 _channels = itertools.count()
 
 # Generous timing for a loaded 2-core test machine; the logic is what is tested.
-FAST = {"reply_timeout_s": 0.02, "silent_after_s": 0.15, "silent_after_cycles": 3, "control_hz": 200.0}
+FAST = {"reply_timeout_s": 0.02, "silent_after_s": 0.15, "silent_after_cycles": 3, "control_hz": 200.0, "park_speed_rad_s": 5.0,
+        "gravity_compensation": False}  # the default emulated joints carry no gravity
 
 
 def _cfg(**kw) -> YamConfig:
@@ -106,7 +107,7 @@ def test_setpoint_slews_instead_of_jumping(rig):
 
 
 def test_silent_motor_is_reported_and_the_arm_stops_safely(rig):
-    emu, arm = rig()
+    emu, arm = rig(safe_stop="damping")
     target = np.array([0.4, 1.0, 1.0, 0.2, 0.0, 0.3, 0.5])
     arm.command(target)
     assert wait_for(lambda: _reached(arm, target, 0.05), 10)
@@ -237,9 +238,10 @@ def test_directions_offsets_and_gripper_mapping(rig):
     target = np.array([0.5, 0, 0, 0, 0, 0, 0.25])
     arm.command(target)
     assert wait_for(lambda: _reached(arm, target, 0.01), 10)
-    # In motor terms: joint1 = 0.3 - 0.5, gripper = 0.25 of the way from 0 to -2.
+    # In motor terms: joint1 = 0.3 - 0.5; gripper 0.25 (0 = closed, 1 = open) is a quarter
+    # of the way from closed (-2) to open (0).
     assert emu.positions[0] == pytest.approx(-0.2, abs=0.02)
-    assert emu.positions[6] == pytest.approx(-0.5, abs=0.03)
+    assert emu.positions[6] == pytest.approx(-1.5, abs=0.03)
 
 
 def test_external_bus_and_emulate_config():

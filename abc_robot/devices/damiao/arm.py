@@ -3,21 +3,38 @@
 :class:`YamArm` implements :class:`~abc_robot.devices.backend.ArmBackend`. A control
 cycle sends one MIT frame to each of the seven motors and collects their feedback
 (:class:`~abc_robot.devices.damiao.chain.DamiaoChain`); a background thread runs it at
-``control_hz`` (250 Hz on the rig: Damiao motors drop into damping when left without
-frames for 400 ms, so the motors are fed even when the follower's own loop is slower),
-or, with ``control_hz = 0``, each ``command()`` / ``read_state()`` runs one cycle.
+``control_hz`` (250 Hz on the rig), or, with ``control_hz = 0``, each ``command()`` /
+``read_state()`` runs one cycle. Every frame to an energized joint carries the
+follower model's gravity torque (× the variant's per-joint scale) as feed-forward, as
+the vendor's driver does, so a stiff hold does not sag.
 
-States: **off** (motors disabled; zero-gain frames keep feedback flowing),
-**on** (tracking: the setpoint slews towards the commanded target at most at
-``max_speed_rad_s``, so a far target never makes a jump), **stopped** (a fault: a
-motor went silent, reported an error, or the bus failed; the remaining motors damp
-(``safe_stop: damping``) or hold where they were (``hold``), commands are ignored,
-``fault`` says why, until ``set_torque(True)`` re-enables every motor from its
-current position). Torque goes off in ``close()``, at interpreter exit if nobody
-called it, and the motors' own CAN timeout covers a killed process.
+**Connect** reads each motor's registers and refuses to run a motor whose gear ratio
+(model) or stored P_MAX / V_MAX / T_MAX differ from the variant's table (every MIT
+frame is scaled by them: a mismatch reads and commands the joint wrongly); the message
+names the motor, the register and the fix. The CAN timeout register is read too and
+written (RAM, not flash) where a motor has none or a longer one than
+``can_timeout_s``: the motors' own timeout is what damps the arm if this process dies.
+Connect never enables nor disables a motor.
 
-Joint ``i`` = ``direction[i] · (motor_i − offset[i])`` [rad]; the gripper opening in
-[0, 1] maps linearly from ``gripper_open_rad`` to ``gripper_closed_rad`` (motor).
+**States and stops** (a gravity-loaded arm is never dropped):
+
+- ``off``: after connect, motors as found (disabled at power-up); feedback only.
+- ``on``: tracking; the setpoint slews towards the target at ``max_speed_rad_s``.
+- ``held`` (``set_torque(False)``: the follower's HOLD-with-torque-off and ESTOP): stiff
+  position hold where the arm is, gravity compensated; commands are ignored until
+  ``set_torque(True)`` (or a command) re-engages tracking from there.
+- ``stopped`` (a fault: a silent motor, a motor error, a joint ``limit_fault_rad`` past
+  its limit, a bus failure): the answering motors hold (``safe_stop: hold``) or float
+  damped (``damping``), gravity compensated; ``fault`` says why.
+- **clean exit** (``close()``, also at interpreter exit): park at ``rest_q_rad`` (folded,
+  each loaded joint on its lower stop) at ``park_speed_rad_s``, then release (disable)
+  the motors there. If parking cannot finish, the motors are left to their own timeout.
+- **lost process** (SIGKILL, a crash): no more frames; each motor's CAN timeout puts it
+  into its own damping (``can_timeout_s`` after the last frame).
+
+Joint ``i`` = ``direction[i] · (motor_i − offset[i])`` [rad]; the gripper value is ABC's
+(0 = closed, 1 = open): ``(motor − gripper_closed_rad) / (gripper_open_rad −
+gripper_closed_rad)``; its torque is capped at the grip-force limit.
 """
 
 from __future__ import annotations
@@ -34,21 +51,34 @@ import numpy as np
 from abc_robot.devices.backend import ArmBackend, ArmSample
 from abc_robot.devices.damiao.chain import DamiaoChain
 from abc_robot.devices.damiao.config import YamConfig
-from abc_robot.devices.damiao.protocol import MitCommand, MotorState, Special
+from abc_robot.devices.damiao.protocol import (
+    GEAR_RATIO,
+    MOTOR_LIMITS,
+    TIMEOUT_S_PER_COUNT,
+    MitCommand,
+    MotorState,
+    Register,
+    Special,
+)
+from abc_robot.devices.damiao.variants import GRIPPERS
 from abc_robot.errors import DeviceError
 from abc_robot.runtime.rate import RateLoop
 
 __all__ = ["YamConfig", "YamArm"]
 
 _TWO_PI = 2 * math.pi
-_OFF, _ON, _STOPPED = "off", "on", "stopped"
+_OFF, _ON, _HELD, _STOPPED, _PARKING = "off", "on", "held", "stopped", "parking"
+_ENERGIZED = (_ON, _HELD, _STOPPED, _PARKING)
+#: [rad/s] below this the gripper counts as stalled and its torque is capped (the vendor's
+#: clog threshold).
+_CLOG_SPEED_RAD_S = 0.3
 
 
 class YamArm(ArmBackend):
     """A YAM follower arm over CAN; see the module docstring.
 
     Args:
-        config: ids, limits, gains, timing.
+        config: variant, ids, gains, timing.
         bus: an already open python-can bus to use instead of opening one from the
             config (the arm then does not shut it down).
         arm: arm name (``left`` / ``right``), for thread names and messages.
@@ -65,17 +95,23 @@ class YamArm(ArmBackend):
         self._emulator: Any = None
         self.chain: DamiaoChain | None = None
         c = config
-        self._dir = np.array(c.directions)
-        self._off = np.array(c.offsets_rad)
+        self._dir = np.array(c.directions, dtype=np.float64)
+        self._off = np.array(c.offsets_rad, dtype=np.float64)
         self._lower = np.array(c.joint_lower_rad)
         self._upper = np.array(c.joint_upper_rad)
-        self._kp = np.array(c.kp)
-        self._kd = np.array(c.kd)
+        self._kp = np.array(c.kp, dtype=np.float64)
+        self._kd = np.array(c.kd, dtype=np.float64)
+        self._g_open, self._g_closed = float(c.gripper_open_rad), float(c.gripper_closed_rad)
+        grip = GRIPPERS[c.gripper]
+        #: [N·m] gripper motor torque cap: the grip force through the linkage's stroke ratio.
+        self.grip_torque_nm = c.grip_force_n * grip.finger_stroke_m / grip.motor_stroke_rad
+        self._gravity_model: Any = None
+        self._gravity_scale = np.array(c.gravity_scale, dtype=np.float64)
         self._state = _OFF
         self._fault: str | None = None
         self._target = np.zeros(7)  # motor-side targets [rad]
         self._setpoint = np.zeros(7)  # slewed motor-side setpoints [rad]
-        self._hold = np.zeros(7)  # motor positions held in the "hold" safe stop
+        self._hold = np.zeros(7)  # motor positions held in the held / stopped states
         self._sample: ArmSample | None = None
         self._bus_lock = threading.RLock()  # one exchange on the bus at a time
         self._thread: threading.Thread | None = None
@@ -85,6 +121,9 @@ class YamArm(ArmBackend):
         self.cycles = 0
         self.loop_errors = 0
         self.fault_log: list[str] = []
+        #: Per motor, what connect read (and wrote) in its registers: for ``abc-rig check``.
+        self.motor_settings: list[dict[str, Any]] = []
+        self.parked: bool | None = None  # after close(): whether it parked and released
 
     @classmethod
     def from_config(cls, config: YamConfig, arm: str = "") -> YamArm:
@@ -102,15 +141,21 @@ class YamArm(ArmBackend):
 
     @property
     def torque_enabled(self) -> bool:
-        """True while tracking commands (not after a fault's safe stop)."""
+        """True while tracking commands (not held, stopped or parking)."""
         return self._state == _ON
 
+    @property
+    def state(self) -> str:
+        """``off``, ``on``, ``held``, ``stopped`` or ``parking`` (see the module docstring)."""
+        return self._state
+
     def connect(self) -> None:
-        """Open the bus, find all seven motors, leave them disabled, start the loop.
+        """Open the bus, check every motor's registers, read the arm, start the loop.
 
         Raises:
-            DeviceError: the bus cannot be opened or a motor does not answer (the
-                message names the motors and what to check).
+            DeviceError: the bus cannot be opened, a motor does not answer, or a motor's
+                model or stored limits differ from the variant's (the message names the
+                motor, the register and the fix).
         """
         if self.chain is not None:
             return
@@ -119,7 +164,7 @@ class YamArm(ArmBackend):
             if c.emulate:
                 from abc_robot.testing.damiao_emulator import DamiaoChainEmulator  # tests and demos only
 
-                init = [o for o in c.offsets_rad] + [c.gripper_open_rad]
+                init = [*c.offsets_rad, c.gripper_closed_rad]
                 self._emulator = DamiaoChainEmulator(
                     c.channel, c.motor_specs(), initial_p=init, bus_options=c.bus_options
                 ).start()
@@ -134,16 +179,31 @@ class YamArm(ArmBackend):
                 f"(`sudo ip link set {c.channel} up type can bitrate {c.bitrate}`)?"
             ) from exc
         self.chain = DamiaoChain(self._bus, c.motor_specs())
-        missing = self._disable_all()
-        if missing:
-            names = ", ".join(f"{self._name(i)} (id {c.motor_ids[i]:#x})" for i in missing)
+        try:
+            self._check_registers()
+            if c.gravity_compensation:
+                from abc_robot.kinematics.model import ArmModel
+
+                self._gravity_model = ArmModel.from_urdf(c.urdf)
+            missing = list(range(7))
+            for _ in range(c.enable_attempts):
+                with self._bus_lock:  # zero-gain frames: feedback only (a disabled motor ignores them)
+                    self.chain.mit([MitCommand() if i in missing else None for i in range(7)], c.reply_timeout_s * 3)
+                missing = [i for i, ln in enumerate(self.chain.links) if ln.feedback is None]
+                if not missing:
+                    break
+            if missing:
+                raise DeviceError(f"no feedback from {', '.join(self._name(i) for i in missing)} on {c.channel}")
+            self._resolve_turns()
+            if c.gripper_stops == "measure":
+                self._measure_gripper()
+        except Exception:
             self._release()
-            raise DeviceError(
-                f"no answer from {names} on {c.channel}: check motor power, CAN wiring and "
-                "termination, and the ids in the config"
-            )
-        self._resolve_turns()
+            raise
         self._update_sample(time.monotonic_ns())
+        if any(self._reports(i, MotorState.ENABLED) for i in range(7)):
+            # Motors left enabled (a process that died mid-run, before their timeout): hold them.
+            self.set_torque(False)
         atexit.register(self.close)
         if c.control_hz > 0:
             self._stop.clear()
@@ -160,7 +220,7 @@ class YamArm(ArmBackend):
     def command(self, q: np.ndarray) -> np.ndarray:
         """Set joint targets [rad] and the gripper opening [0, 1]; returns them after clamping.
 
-        Enables torque first if it is off (raises DeviceError if a motor refuses).
+        Enables torque first if it is off or held (raises DeviceError if a motor refuses).
         After a fault the arm stays in its safe stop and the returned values are what
         it actually holds (measured positions); ``fault`` says why.
         """
@@ -170,7 +230,7 @@ class YamArm(ArmBackend):
         if q.shape != (7,) or not np.all(np.isfinite(q)):
             raise ValueError(f"command needs 7 finite values (6 joints [rad] + gripper [0, 1]), got {q!r}")
         clamped = np.concatenate([np.clip(q[:6], self._lower, self._upper), [np.clip(q[6], 0.0, 1.0)]])
-        if self._state == _OFF:
+        if self._state in (_OFF, _HELD):
             self.set_torque(True)
         with self._bus_lock:
             if self._state == _ON:
@@ -184,36 +244,47 @@ class YamArm(ArmBackend):
         return out
 
     def set_torque(self, enabled: bool) -> None:
-        """Enable every motor (from where it is now) or disable them all.
+        """Track from where the arm is (True), or hold it there, stiff and gravity compensated (False).
 
-        Enabling also clears latched motor errors and leaves a safe stop.
+        Enabling also clears latched motor errors and leaves a safe stop. Torque off never
+        releases a motor: a YAM would fall (see the module docstring).
 
         Raises:
-            DeviceError: enabling failed (the motors are disabled again); disabling never raises.
+            DeviceError: enabling failed (the motors that did enable hold where they are).
         """
         if self.chain is None:
             raise DeviceError("YamArm.set_torque() before connect()")
-        if not enabled:
-            missing = self._disable_all()
-            if missing:
-                self._set_fault(f"disable not confirmed by {', '.join(self._name(i) for i in missing)}")
-            return
         with self._bus_lock:
+            if not enabled:
+                if self._state in (_ON, _PARKING):
+                    # Where the motors are being held now (the measured pose carries the
+                    # servo's gravity error; holding that would move the arm by it again).
+                    self._hold = self._setpoint.copy()
+                    self._state = _HELD
+                elif self._state == _OFF and any(self._reports(i, MotorState.ENABLED) for i in range(7)):
+                    self._hold = self._measured()
+                    self._state = _HELD
+                return
+            if self._state == _ON:
+                return
             chain = self.chain
             errors = [i for i, ln in enumerate(chain.links) if ln.feedback is not None and ln.feedback.is_error]
             if errors:
                 chain.special(Special.CLEAR_ERROR, self.config.reply_timeout_s, errors)
-            todo = list(range(7))
+            todo = [i for i in range(7) if not self._reports(i, MotorState.ENABLED)]
+            # The first frame an enabled motor sees must already hold it: send the hold first.
+            self._hold = self._measured()
             for _ in range(self.config.enable_attempts):
-                chain.special(Special.ENABLE, self.config.reply_timeout_s * 3, todo)
-                todo = [i for i in todo if not self._reports(i, MotorState.ENABLED)]
                 if not todo:
                     break
+                chain.special(Special.ENABLE, self.config.reply_timeout_s * 3, todo)
+                chain.mit(self._hold_commands(self._hold), self.config.reply_timeout_s)
+                todo = [i for i in todo if not self._reports(i, MotorState.ENABLED)]
             if todo:
-                self._disable_all()
                 why = ", ".join(f"{self._name(i)} ({self._state_text(i)})" for i in todo)
+                self._state = _HELD if len(todo) < 7 else _OFF
                 raise DeviceError(f"cannot enable the YAM arm on {self.config.channel}: {why}")
-            measured = np.array([ln.feedback.p for ln in chain.links if ln.feedback is not None])
+            measured = self._measured()
             self._target = measured.copy()
             self._setpoint = measured.copy()
             self._state = _ON
@@ -221,19 +292,25 @@ class YamArm(ArmBackend):
             self._last_cycle_ns = time.monotonic_ns()
 
     def close(self) -> None:
-        """Stop the loop, disable every motor, release the bus. Idempotent."""
+        """Clean exit: park at the rest pose, release the motors there, free the bus. Idempotent."""
         atexit.unregister(self.close)
+        if self.chain is not None and self._state in _ENERGIZED:
+            try:
+                self.parked = self._park()
+            except Exception as exc:  # noqa: BLE001 - close must finish releasing the bus
+                self.parked = False
+                self._set_fault(f"parking at close failed: {exc!r}")
         if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=2.0)
             self._thread = None
-        if self.chain is not None:
+        if self.chain is not None and self.parked:
             try:
                 missing = self._disable_all()
                 if missing:
-                    self._set_fault(f"disable not confirmed by {', '.join(self._name(i) for i in missing)} at close")
-            except Exception as exc:  # noqa: BLE001 - close must finish releasing the bus
-                self._set_fault(f"disable at close failed: {exc!r}")
+                    self._set_fault(f"release not confirmed by {', '.join(self._name(i) for i in missing)} at close")
+            except Exception as exc:  # noqa: BLE001
+                self._set_fault(f"release at close failed: {exc!r}")
         self._release()
 
     # ---- status -----------------------------------------------------------------------------
@@ -249,9 +326,21 @@ class YamArm(ArmBackend):
             out["temps_c"] = [ln.feedback.t_rotor if ln.feedback else None for ln in chain.links]
             out["send_errors"] = chain.send_errors
             out["loop_errors"] = self.loop_errors
+            out["can_timeout_s"] = [m.get("can_timeout_s") for m in self.motor_settings]
         return out
 
     # ---- the control cycle -------------------------------------------------------------------
+    def gravity_torque(self, q_joint: np.ndarray) -> np.ndarray:
+        """Motor-side feed-forward [N·m] (7, gripper 0) holding the joints ``q_joint`` (6) against gravity."""
+        tau = np.zeros(7)
+        if self._gravity_model is not None:
+            import pinocchio as pin
+
+            m = self._gravity_model
+            g = pin.computeGeneralizedGravity(m.model, m.data, np.asarray(q_joint, dtype=np.float64))
+            tau[:6] = self._dir * self._gravity_scale * np.asarray(g)
+        return tau
+
     def cycle(self) -> None:
         """One exchange with all seven motors, then the health checks (the loop calls this)."""
         chain = self.chain
@@ -262,20 +351,36 @@ class YamArm(ArmBackend):
             now = time.monotonic_ns()
             dt = min(max((now - self._last_cycle_ns) / 1e9, 0.0), 0.05) if self._last_cycle_ns else 0.0
             self._last_cycle_ns = now
-            if self._state == _ON:
-                step = c.max_speed_rad_s * dt
+            if self._state in (_ON, _PARKING):
+                speed = c.max_speed_rad_s if self._state == _ON else c.park_speed_rad_s
+                step = speed * dt
                 self._setpoint += np.clip(self._target - self._setpoint, -step, step)
-                cmds = [MitCommand(p=self._setpoint[i], kp=self._kp[i], kd=self._kd[i]) for i in range(7)]
-            elif self._state == _STOPPED and c.safe_stop == "hold":
-                cmds = [MitCommand(p=self._hold[i], kp=self._kp[i], kd=self._kd[i]) for i in range(7)]
+                cmds = self._hold_commands(self._setpoint)
+            elif self._state == _HELD or (self._state == _STOPPED and c.safe_stop == "hold"):
+                cmds = self._hold_commands(self._hold)
             elif self._state == _STOPPED:
-                cmds = [MitCommand(kd=c.damping_kd) for _ in range(7)]
+                ff = self.gravity_torque(self._joint_q())
+                kd = [*np.maximum(c.grav_comp_kd, c.damping_kd), c.damping_kd]
+                cmds = [MitCommand(kd=kd[i], t=ff[i]) for i in range(7)]
             else:
-                cmds = [MitCommand() for _ in range(7)]  # limp: feedback only (and no CAN timeout)
+                cmds = [MitCommand() for _ in range(7)]  # disabled: feedback only
             chain.mit(cmds, c.reply_timeout_s)
             self.cycles += 1
             self._check_health(time.monotonic_ns())
             self._update_sample(now)
+
+    def _hold_commands(self, p_motor: np.ndarray) -> list[MitCommand]:
+        """MIT frames holding ``p_motor`` with the variant's gains, gravity as feed-forward,
+        and the gripper's torque capped at the grip force."""
+        ff = self.gravity_torque(self._dir * (p_motor[:6] - self._off))
+        p = p_motor.copy()
+        fb = self.chain.links[6].feedback if self.chain is not None else None
+        if fb is not None and self._kp[6] > 0 and abs(fb.v) < _CLOG_SPEED_RAD_S:
+            # Stalled (on an object or a stop): the servo's pull is capped at the grip force.
+            # A moving gripper is not capped, so it still opens and closes briskly.
+            reach = self.grip_torque_nm / self._kp[6]
+            p[6] = float(np.clip(p[6], fb.p - reach, fb.p + reach))
+        return [MitCommand(p=p[i], kp=self._kp[i], kd=self._kd[i], t=ff[i]) for i in range(7)]
 
     def _check_health(self, now: int) -> None:
         c = self.config
@@ -287,12 +392,17 @@ class YamArm(ArmBackend):
                 problems.append(f"{self._name(i)} silent for {age_s:.2f} s")
             elif ln.feedback is not None and ln.feedback.is_error:
                 problems.append(f"{self._name(i)} reports {self._state_text(i)}")
+        if self._state == _ON:
+            q = self._joint_q()
+            over = np.maximum(self._lower - q, q - self._upper)
+            for j in np.flatnonzero(over > c.limit_fault_rad).tolist():
+                problems.append(f"{self._name(j)} at {q[j]:.3f} rad is {over[j]:.3f} rad past its limit")
         if not problems:
             if self._fault is not None and self._state != _STOPPED:
                 self._fault = None  # e.g. a motor that answers again while torque is off
             return
         text = "; ".join(problems)
-        if self._state == _ON:
+        if self._state in (_ON, _HELD, _PARKING):
             self._enter_safe_stop(text)
         elif self._state == _STOPPED:
             self._fault = f"safe stop ({c.safe_stop}): {text}; call set_torque(True) to re-enable"
@@ -301,7 +411,7 @@ class YamArm(ArmBackend):
 
     def _enter_safe_stop(self, why: str) -> None:
         assert self.chain is not None
-        self._hold = np.array([ln.feedback.p if ln.feedback else 0.0 for ln in self.chain.links])
+        self._hold = self._measured()
         self._state = _STOPPED
         self._set_fault(f"safe stop ({self.config.safe_stop}): {why}; call set_torque(True) to re-enable")
 
@@ -315,13 +425,157 @@ class YamArm(ArmBackend):
             except Exception as exc:  # noqa: BLE001 - the loop must outlive any bus error
                 self.loop_errors += 1
                 with self._bus_lock:
-                    if self._state == _ON:
+                    if self._state in (_ON, _HELD, _PARKING):
                         self._enter_safe_stop(f"control cycle failed: {exc!r}")
                     else:
                         self._set_fault(f"control cycle failed: {exc!r}")
                 time.sleep(0.01)
 
+    # ---- connect-time checks ----------------------------------------------------------------
+    def _check_registers(self) -> None:
+        """Model (gear ratio) and stored limits must be the table's; the CAN timeout is set."""
+        assert self.chain is not None
+        c = self.config
+        wait = max(c.reply_timeout_s * 5, 0.1)  # an answer comes within 1 ms; this is for a loaded host
+        silent, wrong, settings = [], [], []
+        for i, spec in enumerate(c.motor_specs()):
+            got: dict[Register, float | int | None] = {}
+            for reg in (Register.GR, Register.PMAX, Register.VMAX, Register.TMAX, Register.TIMEOUT):
+                got[reg] = self._read_register(i, reg, wait)
+            if all(v is None for v in got.values()):
+                silent.append(i)
+                continue
+            model = spec.model.split("_")[0]
+            table = MOTOR_LIMITS[spec.model]
+            want: dict[Register, float] = {Register.PMAX: table.p_max, Register.VMAX: table.v_max, Register.TMAX: table.t_max}
+            if model in GEAR_RATIO:
+                want[Register.GR] = GEAR_RATIO[model]
+            for reg, value in want.items():
+                held = got[reg]
+                if held is None or not math.isclose(float(held), value, rel_tol=1e-4):
+                    wrong.append((i, reg, held, value, spec.model))
+            entry: dict[str, Any] = {
+                "motor": self._name(i), "can_id": spec.can_id, "model": spec.model,
+                "gear_ratio": got[Register.GR], "p_max": got[Register.PMAX], "v_max": got[Register.VMAX],
+                "t_max": got[Register.TMAX], "timeout_written": False,
+            }  # fmt: skip
+            counts = got[Register.TIMEOUT]
+            want_counts = round(c.can_timeout_s / TIMEOUT_S_PER_COUNT)
+            if counts is not None and (int(counts) == 0 or int(counts) > want_counts):
+                # No failsafe (or a slower one): set ours, in RAM only, so a dead process damps the arm.
+                written = self.chain.register(i, Register.TIMEOUT, wait, want_counts)
+                entry["timeout_written"] = written == want_counts
+                counts = written if written is not None else counts
+            entry["can_timeout_s"] = None if counts is None else int(counts) * TIMEOUT_S_PER_COUNT
+            settings.append(entry)
+        if silent:
+            names = ", ".join(f"{self._name(i)} (id {c.motor_ids[i]:#x})" for i in silent)
+            raise DeviceError(
+                f"no answer from {names} on {c.channel}: check motor power, CAN wiring and "
+                "termination, and the ids in the config"
+            )
+        if wrong:
+            lines = []
+            for i, reg, held, value, model in wrong:
+                what = "gear ratio (the motor model)" if reg is Register.GR else reg.name
+                lines.append(f"{self._name(i)} (id {c.motor_ids[i]:#x}) holds {what} {held}, a {model} needs {value}")
+            raise DeviceError(
+                f"YAM arm on {c.channel} ({c.variant}): " + "; ".join(lines) + ". Every MIT frame is scaled by "
+                "these: running would read and command the joints wrongly. Fix: check `variant:`/`motor_models` "
+                "match the arm, else write the register with the motor vendor's setup tool (register address "
+                "21 PMAX, 22 VMAX, 23 TMAX), save it to flash, and power-cycle the motor."
+            )
+        self.motor_settings = settings
+        for entry in settings:
+            if entry["can_timeout_s"] is not None and entry["can_timeout_s"] > c.can_timeout_s * 1.001:
+                self._set_fault(f"{entry['motor']}: CAN timeout {entry['can_timeout_s']} s could not be set")
+
+    def _read_register(self, i: int, reg: Register, wait: float) -> float | int | None:
+        assert self.chain is not None
+        for _ in range(self.config.enable_attempts):
+            got = self.chain.register(i, reg, wait)
+            if got is not None:
+                return got
+        return None
+
+    def _measure_gripper(self) -> None:
+        """Drive the gripper to each end stop at a capped torque and keep where it stalls."""
+        assert self.chain is not None
+        c = self.config
+        chain = self.chain
+        wait = c.reply_timeout_s
+        kd = c.gripper_probe_torque_nm / c.gripper_probe_speed_rad_s
+        chain.special(Special.ENABLE, wait * 3, [6])
+        ends = []
+        try:
+            for direction in (-1.0, 1.0):
+                cmd = MitCommand(v=direction * c.gripper_probe_speed_rad_s, kd=kd)
+                t_end = time.monotonic() + 4.0 + abs(self._g_open - self._g_closed) / c.gripper_probe_speed_rad_s
+                still_since = None
+                while time.monotonic() < t_end:
+                    chain.mit([None] * 6 + [cmd], wait)
+                    fb = chain.links[6].feedback
+                    if fb is None:
+                        continue
+                    if abs(fb.v) < 0.05 * c.gripper_probe_speed_rad_s:
+                        still_since = still_since or time.monotonic()
+                        if time.monotonic() - still_since > 0.2:
+                            break
+                    else:
+                        still_since = None
+                    time.sleep(0.002)
+                fb = chain.links[6].feedback
+                if fb is None:
+                    raise DeviceError("gripper: no feedback while measuring its end stops")
+                ends.append(fb.p)
+        finally:
+            chain.special(Special.DISABLE, wait * 3, [6])
+        lo, hi = min(ends), max(ends)
+        if hi - lo < 0.5:
+            raise DeviceError(f"gripper travel measured {hi - lo:.2f} rad (stops {lo:.2f}, {hi:.2f}): is it blocked?")
+        # Which end is open keeps the configured orientation (open above closed by default).
+        if self.config.gripper_open_rad >= self.config.gripper_closed_rad:
+            self._g_closed, self._g_open = lo, hi
+        else:
+            self._g_closed, self._g_open = hi, lo
+
     # ---- helpers ------------------------------------------------------------------------------
+    def _park(self) -> bool:
+        """Move to the rest pose (gravity compensated) and report whether it got there."""
+        c = self.config
+        with self._bus_lock:
+            if self._state == _OFF:
+                return False
+            if self._state != _ON:
+                try:
+                    self.set_torque(True)
+                except DeviceError:
+                    return False
+            rest = np.concatenate([np.clip(np.array(c.rest_q_rad), self._lower, self._upper), [1.0]])
+            self._target = self._to_motor(rest)
+            self._target[6] = self._setpoint[6]  # the gripper stays as it is
+            self._state = _PARKING
+        deadline = time.monotonic() + c.park_timeout_s
+        while time.monotonic() < deadline:
+            if self._thread is None:
+                self.cycle()
+                time.sleep(0.004)
+            else:
+                time.sleep(0.02)
+            if self._state != _PARKING:
+                return False  # a fault on the way: the safe stop holds the arm
+            q = self._joint_q()
+            if np.all(np.abs(self._setpoint - self._target) < 1e-9) and np.all(np.abs(q - rest[:6]) < 0.02):
+                return True
+        return False
+
+    def _measured(self) -> np.ndarray:
+        assert self.chain is not None
+        return np.array([ln.feedback.p if ln.feedback else 0.0 for ln in self.chain.links])
+
+    def _joint_q(self) -> np.ndarray:
+        return self._dir * (self._measured()[:6] - self._off)
+
     def _update_sample(self, stamp_ns: int) -> None:
         assert self.chain is not None
         links = self.chain.links
@@ -338,15 +592,14 @@ class YamArm(ArmBackend):
         p = np.array([ln.feedback.p for ln in links])  # type: ignore[union-attr]
         v = np.array([ln.feedback.v for ln in links])  # type: ignore[union-attr]
         t = np.array([ln.feedback.t for ln in links])  # type: ignore[union-attr]
-        span = c.gripper_closed_rad - c.gripper_open_rad
-        q = np.concatenate([self._dir * (p[:6] - self._off), [np.clip((p[6] - c.gripper_open_rad) / span, 0.0, 1.0)]])
+        span = self._g_open - self._g_closed
+        q = np.concatenate([self._dir * (p[:6] - self._off), [np.clip((p[6] - self._g_closed) / span, 0.0, 1.0)]])
         dq = np.concatenate([self._dir * v[:6], [v[6] / span]])
         eff = np.concatenate([self._dir * t[:6], [t[6] * math.copysign(1.0, span)]])
         self._sample = ArmSample(q=q, stamp_ns=stamp_ns, dq=dq, effort=eff)
 
     def _to_motor(self, q: np.ndarray) -> np.ndarray:
-        c = self.config
-        grip = c.gripper_open_rad + q[6] * (c.gripper_closed_rad - c.gripper_open_rad)
+        grip = self._g_closed + q[6] * (self._g_open - self._g_closed)
         return np.concatenate([self._off + self._dir * q[:6], [grip]])
 
     def _resolve_turns(self) -> None:

@@ -18,12 +18,18 @@ import can
 
 from abc_robot.devices.damiao.protocol import (
     MOTOR_LIMITS,
+    REG_READ,
+    REG_WRITE,
+    REGISTER_ID,
     Feedback,
     MitCommand,
     MotorLimits,
+    Register,
     Special,
     pack_mit,
     parse_feedback,
+    parse_register_reply,
+    register_frame,
     special_frame,
 )
 from abc_robot.errors import CodecError
@@ -154,6 +160,35 @@ class DamiaoChain:
                 self.links[i].missed_cycles += 1
                 self.links[i].misses += 1
         return replied
+
+    def register(self, i: int, reg: Register, timeout_s: float, value: float | int | None = None) -> float | int | None:
+        """Read (``value`` None) or write (RAM only, never flash) register ``reg`` of motor ``i``.
+
+        Returns:
+            the value the motor answered with (after a write: what it now holds), or
+            None when it did not answer within ``timeout_s`` [s].
+        """
+        m = self.motors[i]
+        cmd = REG_READ if value is None else REG_WRITE
+        data = register_frame(m.can_id, cmd, reg, 0 if value is None else value)
+        self.drain()
+        try:
+            self.bus.send(can.Message(arbitration_id=REGISTER_ID, data=data, is_extended_id=False), timeout=0.001)
+        except can.CanError as exc:
+            self.send_errors += 1
+            self.last_send_error = str(exc)
+            return None
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            rx = self.bus.recv(timeout=remaining)
+            if rx is None:
+                break
+            if rx.arbitration_id == m.master_id:
+                got = parse_register_reply(bytes(rx.data), m.can_id, reg)
+                if got is not None:
+                    return got
+            self._accept(rx)
+        return None
 
     def drain(self) -> int:
         """Consume frames already waiting (late answers); return how many."""

@@ -19,14 +19,24 @@ DM_Control examples use), standard 11-bit ids, 8 data bytes, 1 Mbit/s:
   0xA over-current, 0xB MOS over-temperature, 0xC rotor over-temperature,
   0xD lost communication (no command within the motor's CAN timeout), 0xE overload.
 
-P_MAX / V_MAX / T_MAX are settings stored in each motor; :data:`MOTOR_LIMITS` holds the
-factory defaults per model, and a rig whose motors were reprogrammed must say so in
-its config.
+- **Registers** (the motor's settings): a frame to ``arbitration_id = 0x7FF`` with data
+  ``[can_id & 0xFF, can_id >> 8, cmd, addr, v0, v1, v2, v3]``, ``cmd`` 0x33 read, 0x55
+  write (RAM), 0xAA save to flash; the motor answers from its master id with the
+  request's first four bytes and the value (little-endian float32 or uint32) in bytes
+  4..7. Addresses used here: 7 MST_ID, 8 ESC_ID, 9 TIMEOUT (CAN timeout, counts of
+  50 µs, 0 = none), 10 CTRL_MODE (1 = MIT), 20 Gr (gear ratio, read-only), 21 PMAX,
+  22 VMAX, 23 TMAX.
+
+P_MAX / V_MAX / T_MAX are settings stored in each motor and scale every MIT command
+and feedback; :data:`MOTOR_LIMITS` holds the values the YAM vendor's driver encodes
+with (its ``MotorType.get_motor_constants``) and its setup tools store in the motors,
+and the YAM driver reads each motor's registers at connect and refuses a mismatch.
 """
 
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -35,6 +45,7 @@ from abc_robot.errors import CodecError
 __all__ = [
     "MotorLimits",
     "MOTOR_LIMITS",
+    "GEAR_RATIO",
     "MotorState",
     "Special",
     "MitCommand",
@@ -47,7 +58,67 @@ __all__ = [
     "pack_feedback",
     "parse_feedback",
     "parse_special",
+    "Register",
+    "REGISTER_ID",
+    "REG_READ",
+    "REG_WRITE",
+    "REG_SAVE",
+    "TIMEOUT_S_PER_COUNT",
+    "register_frame",
+    "parse_register_reply",
 ]
+
+#: Arbitration id of register frames (every motor listens to it; the first bytes say whom).
+REGISTER_ID = 0x7FF
+REG_READ, REG_WRITE, REG_SAVE = 0x33, 0x55, 0xAA
+#: [s] per count of the TIMEOUT register (8000 counts = the factory 0.4 s).
+TIMEOUT_S_PER_COUNT = 50e-6
+
+
+class Register(IntEnum):
+    """Register addresses of a Damiao motor (the manual's decimal column)."""
+
+    MST_ID = 7
+    ESC_ID = 8
+    TIMEOUT = 9
+    CTRL_MODE = 10
+    GR = 20
+    PMAX = 21
+    VMAX = 22
+    TMAX = 23
+
+    @property
+    def is_float(self) -> bool:
+        return self in (Register.GR, Register.PMAX, Register.VMAX, Register.TMAX)
+
+
+def register_frame(can_id: int, cmd: int, reg: Register, value: float | int = 0) -> bytes:
+    """Data of a register read / write / save frame (send to :data:`REGISTER_ID`)."""
+    head = bytes((can_id & 0xFF, (can_id >> 8) & 0xFF, cmd, int(reg)))
+    if cmd != REG_WRITE:
+        return head + b"\x00" * 4
+    if reg.is_float:
+        if not math.isfinite(float(value)):
+            raise CodecError(f"register {reg.name}: cannot write non-finite {value}")
+        return head + struct.pack("<f", float(value))
+    if not 0 <= int(value) <= 0xFFFFFFFF:
+        raise CodecError(f"register {reg.name}: {value} is not a uint32")
+    return head + struct.pack("<I", int(value))
+
+
+def parse_register_reply(data: bytes, can_id: int, reg: Register) -> float | int | None:
+    """The value in a register reply to ``can_id`` for ``reg``, or None if ``data`` is not one.
+
+    A reply echoes the request's first four bytes; a feedback frame never has a read or
+    write code in byte 2 with the register address in byte 3 and zero in byte 1 as well.
+    """
+    if len(data) != 8 or data[0] != can_id & 0xFF or data[1] != (can_id >> 8) & 0xFF:
+        return None
+    if data[2] not in (REG_READ, REG_WRITE) or data[3] != int(reg):
+        return None
+    if reg.is_float:
+        return float(struct.unpack("<f", data[4:8])[0])
+    return int(struct.unpack("<I", data[4:8])[0])
 
 
 @dataclass(frozen=True)
@@ -73,19 +144,27 @@ class MotorLimits:
             raise ValueError(f"every MIT range must be positive, got {self}")
 
 
-#: Factory P_MAX / V_MAX / T_MAX of Damiao models (Damiao / Seeed spec table).
+#: P_MAX / V_MAX / T_MAX per Damiao model. The YAM models (DM3507, DM4310, DM4340,
+#: DM6248, and DM8009) are the YAM vendor's table, which its tools store in the motors;
+#: the others are the Damiao spec table.
 MOTOR_LIMITS: dict[str, MotorLimits] = {
-    "DM3507": MotorLimits(12.566, 50.0, 5.0),
+    "DM3507": MotorLimits(12.5, 50.0, 5.0),
     "DM4310": MotorLimits(12.5, 30.0, 10.0),
     "DM4310_48V": MotorLimits(12.5, 30.0, 10.0),
-    "DM4340": MotorLimits(12.5, 8.0, 28.0),
-    "DM4340_48V": MotorLimits(12.5, 8.0, 28.0),
+    "DM4340": MotorLimits(12.5, 10.0, 28.0),
+    "DM4340_48V": MotorLimits(12.5, 10.0, 28.0),
+    "DM6248": MotorLimits(12.5, 20.0, 120.0),
     "DM6006": MotorLimits(12.5, 45.0, 20.0),
     "DM8006": MotorLimits(12.5, 45.0, 40.0),
     "DM8009": MotorLimits(12.5, 45.0, 54.0),
     "DM10010L": MotorLimits(12.5, 25.0, 200.0),
     "DM10010": MotorLimits(12.5, 20.0, 200.0),
 }
+
+
+#: Gear ratio each model reports in its read-only Gr register (what identifies the model:
+#: the limits are writable, the gearbox is not). The YAM vendor's table.
+GEAR_RATIO: dict[str, float] = {"DM3507": 7.0, "DM4310": 10.0, "DM4340": 40.0, "DM6248": 48.0, "DM8009": 9.0}
 
 
 class MotorState(IntEnum):
