@@ -18,6 +18,7 @@ from abc_robot.devices.damiao import MotorState, YamArm, YamConfig
 from abc_robot.errors import ConfigError, DeviceError
 from abc_robot.runtime.config import from_dict
 from abc_robot.testing.damiao_emulator import DamiaoChainEmulator
+from abc_robot.testing.emulated import EmulatedYamArm
 
 from .utils import wait_for
 
@@ -244,11 +245,14 @@ def test_directions_offsets_and_gripper_mapping(rig):
     assert emu.positions[6] == pytest.approx(-1.5, abs=0.03)
 
 
-def test_external_bus_and_emulate_config():
-    cfg = _cfg(emulate=True)
-    with YamArm(cfg) as arm:  # the emulator comes up inside the arm, on its channel
-        arm.command(np.zeros(7) + 0.2)
-        assert wait_for(lambda: _reached(arm, np.zeros(7) + 0.2, 0.03), 10)
+def test_external_bus_and_the_emulated_backend():
+    # The emulated backend: its chain (joints under gravity, folded at rest) comes up
+    # inside the arm, on its channel; the driver compensates gravity as on the rig.
+    cfg = _cfg(gravity_compensation=True, gravity_scale=(1.0,) * 6)
+    target = np.array([0.2, 0.6, 0.6, -0.5, 0.2, 0.2, 0.5])
+    with EmulatedYamArm(cfg) as arm:
+        arm.command(target)
+        assert wait_for(lambda: _reached(arm, target, 0.03), 15), arm.read_state()
     cfg2 = _cfg()
     bus = can.Bus(interface="virtual", channel=cfg2.channel)
     with DamiaoChainEmulator(cfg2.channel, cfg2.motor_specs()) as emu:
@@ -269,7 +273,9 @@ def test_config_validation_names_fields():
         from_dict(YamConfig, {"directions": [1, 1, 1, 1, 1, 2]})
     with pytest.raises(ConfigError, match="unknown motor model"):
         from_dict(YamConfig, {"motor_models": ["DM4340"] * 6 + ["DM9999"]})
-    with pytest.raises(ConfigError, match="interface: virtual"):
+    with pytest.raises(ConfigError, match="variant"):
+        from_dict(YamConfig, {"variant": "yam_mega"})
+    with pytest.raises(ConfigError, match="emulate"):  # emulated arms are the yam_emulated kind
         from_dict(YamConfig, {"emulate": True})
     cfg = from_dict(YamConfig, {"channel": "can1", "safe_stop": "hold"})
     assert cfg.channel == "can1" and cfg.bus_load() < 0.5
@@ -281,9 +287,9 @@ def test_follower_backend_registry_builds_the_yam_arm():
 
     pub = Publisher(f"inproc://yam-reg-{next(_channels)}")
     try:
-        params = {"interface": "virtual", "channel": f"yam-test-{next(_channels)}", "emulate": True, **FAST}
-        backend = make_backend("yam", params, BackendContext("left", pub, file="launch/x.yaml"))
-        assert isinstance(backend, YamArm) and backend.arm == "left"
+        params = {"interface": "virtual", "channel": f"yam-test-{next(_channels)}", **FAST}
+        backend = make_backend("yam_emulated", params, BackendContext("left", pub, file="launch/x.yaml"))
+        assert isinstance(backend, EmulatedYamArm) and backend.arm == "left"
         with backend:
             assert backend.read_state() is not None
         with pytest.raises(ConfigError, match="launch/x.yaml.*backend.params.kp"):

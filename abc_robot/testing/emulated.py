@@ -67,7 +67,11 @@ class EmulatedDynamixelArm(DynamixelArm):
 
 class EmulatedYamArm(YamArm):
     """A :class:`YamArm` whose Damiao motor chain is emulated on its (virtual) CAN
-    channel in-process (backend kind ``yam_emulated``; needs ``interface: virtual``)."""
+    channel in-process (backend kind ``yam_emulated``; needs ``interface: virtual``).
+
+    The joints behind the motors are the follower model under gravity
+    (:class:`~abc_robot.testing.yam_plant.YamGravityPlant`), lying folded at the rest
+    pose when the process starts, as a powered-down YAM does."""
 
     Config = YamConfig
 
@@ -78,10 +82,17 @@ class EmulatedYamArm(YamArm):
     def connect(self) -> None:
         if self.emulator is None:
             from abc_robot.testing.damiao_emulator import DamiaoChainEmulator
+            from abc_robot.testing.yam_plant import YamGravityPlant
 
             c = self.config
-            init = [*c.offsets_rad, c.gripper_open_rad]
-            self.emulator = DamiaoChainEmulator(c.channel, c.motor_specs(), initial_p=init, bus_options=c.bus_options).start()
+            lo, hi = sorted((c.gripper_closed_rad, c.gripper_open_rad))
+            plant = YamGravityPlant(
+                [*c.rest_q_rad, c.gripper_open_rad], directions=c.directions, offsets_rad=c.offsets_rad,
+                gripper_stops_rad=(lo, hi), urdf=c.urdf,
+            )  # fmt: skip
+            self.emulator = DamiaoChainEmulator(
+                c.channel, c.motor_specs(), bus_options=c.bus_options, plant=plant, physics_dt=0.002
+            ).start()
         super().connect()
 
     def close(self) -> None:

@@ -92,7 +92,6 @@ class YamArm(ArmBackend):
         self.arm = arm
         self._ext_bus = bus
         self._bus: can.BusABC | None = None
-        self._emulator: Any = None
         self.chain: DamiaoChain | None = None
         c = config
         self._dir = np.array(c.directions, dtype=np.float64)
@@ -161,13 +160,6 @@ class YamArm(ArmBackend):
             return
         c = self.config
         try:
-            if c.emulate:
-                from abc_robot.testing.damiao_emulator import DamiaoChainEmulator  # tests and demos only
-
-                init = [*c.offsets_rad, c.gripper_closed_rad]
-                self._emulator = DamiaoChainEmulator(
-                    c.channel, c.motor_specs(), initial_p=init, bus_options=c.bus_options
-                ).start()
             if self._ext_bus is not None:
                 self._bus = self._ext_bus
             else:
@@ -663,8 +655,5 @@ class YamArm(ArmBackend):
                 pass
         self._bus = None
         self.chain = None
-        if self._emulator is not None:
-            self._emulator.stop()
-            self._emulator = None
         self._state = _OFF
         self._sample = None

@@ -87,8 +87,9 @@ class YamConfig:
             compensated: the arm floats and can be moved by hand).
         damping_kd: [N·m·s/rad] damping in the ``damping`` safe stop.
         enable_attempts: enable / disable frames sent before a motor counts as refusing.
-        emulate: start an emulated motor chain on this (virtual) bus in-process: for
-            demos and launch tests without hardware.
+
+    Emulated arms (demos, launch tests) are the backend kind ``yam_emulated``
+    (:class:`abc_robot.testing.emulated.EmulatedYamArm`), not a field here.
     """
 
     variant: str = "yam"
@@ -130,7 +131,6 @@ class YamConfig:
     safe_stop: Literal["damping", "hold"] = "hold"
     damping_kd: float = 1.0
     enable_attempts: int = 3
-    emulate: bool = False
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -183,10 +183,6 @@ class YamConfig:
             raise _Invalid("damping_kd", "must be >= 0")
         if self.control_hz < 0:
             raise _Invalid("control_hz", "must be >= 0 (0: one cycle per call)")
-        if self.emulate and self.interface != "virtual":
-            raise _Invalid(
-                "emulate", "emulate: true needs interface: virtual (the emulator lives on python-can's virtual bus)"
-            )
         load = self.bus_load()
         if load > 0.8:
             raise _Invalid(
