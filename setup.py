@@ -33,6 +33,7 @@ setup(
         "pyrealsense2>=2.54; platform_machine=='x86_64'",
         "viser[urdf]>=1.0",
         TORCH,
+        "regex>=2023",
         "mcap>=1.2",
         "mcap-protobuf-support>=0.5",
         "foxglove-sdk>=0.30",
@@ -54,9 +55,10 @@ setup(
             "abc-eval=abc_robot.cli.eval:main",
             "abc-norm-stats=abc_robot.cli.norm_stats:main",
             "abc-convert=abc_robot.cli.convert:main",
-            "abc-convert-gripper=abc_robot.cli.convert_gripper:main",
             "abc-keys=abc_robot.cli.keyring:main",
             "abc-policy=abc_robot.cli.policy:main",
+            "abc-chaos=abc_robot.cli.chaos:main",
+            "abc-convert-gripper=abc_robot.cli.convert_gripper:main",
         ]
     },
 )

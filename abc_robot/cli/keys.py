@@ -25,8 +25,9 @@ import threading
 import tty
 from collections.abc import Callable
 
+from abc_robot.runtime.episode_state import EpisodeAnnouncer
 from abc_robot.transport.bus import Publisher
-from abc_robot.transport.messages import Event, ModeCommand
+from abc_robot.transport.messages import ModeCommand
 
 __all__ = ["ConsoleKeys", "KEYMAP"]
 
@@ -53,6 +54,7 @@ class ConsoleKeys:
 
     def __init__(self, publisher: Publisher, on_quit: Callable[[], None] | None = None) -> None:
         self.pub = publisher
+        self.announcer = EpisodeAnnouncer(publisher)  # a restarted recorder joins the episode in progress
         self.on_quit = on_quit
         self.recording = False
         self.intervening = False
@@ -79,7 +81,7 @@ class ConsoleKeys:
         elif value == "intervene_toggle":
             value = "intervene_off" if self.intervening else "intervene_on"
             self.intervening = not self.intervening
-        self.pub.publish("console/event", Event(kind=value))
+        self.announcer.send(value)
 
     def start(self) -> bool:
         """Read keys from the terminal in a thread; False when stdin is not a terminal."""
@@ -98,6 +100,7 @@ class ConsoleKeys:
                 ready, _, _ = select.select([fd], [], [], 0.1)
                 if ready:
                     self.press(os.read(fd, 1).decode(errors="ignore").lower())
+                self.announcer.tick()
         finally:
             termios.tcsetattr(fd, termios.TCSADRAIN, old)
 

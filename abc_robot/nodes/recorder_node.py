@@ -45,6 +45,7 @@ from abc_robot.recording.metadata import file_hashes
 from abc_robot.recording.recovery import recover_all
 from abc_robot.recording.session import EpisodeSession, camera_topic, follower_topics
 from abc_robot.recording.video import VideoConfig
+from abc_robot.runtime.episode_state import STATE_KIND
 from abc_robot.runtime.node import Node
 from abc_robot.runtime.stats import percentiles
 from abc_robot.transport.messages import CameraFrame, Event
@@ -164,6 +165,9 @@ class RecorderNode(Node):
         self.pending: tuple[int, dict[str, Any]] | None = None  # (start stamp, event data)
         self.ending: tuple[int, str, float | None] | None = None  # (end stamp, outcome, progress)
         self.start_gaps: dict[tuple[str, str], int] = {}
+        self.episode_token = ""  # the console's token for the episode being recorded
+        self.ended_tokens: deque[str] = deque(maxlen=64)  # episodes over: never joined again
+        self.joined_late = 0  # episodes joined from an announcement (their start was missed)
         self.last_episode = ""
         self.last_outcome = ""
         self.start_failures = 0
@@ -179,7 +183,11 @@ class RecorderNode(Node):
             if self.session is not None:
                 self._finalize(now_ns, "episode_stop")
             self.pending = (int(ev.stamp_ns) or now_ns, dict(ev.data))
+            self.episode_token = str(ev.data.get("episode", ""))
+        elif ev.kind == STATE_KIND:
+            self._on_state(ev, now_ns)
         elif ev.kind in END_EVENTS:
+            self.ended_tokens.append(self.episode_token)
             progress = ev.data.get("progress")
             if self.pending is not None and self.session is None:
                 # A recorder that fell behind reads start and end in one batch: start the
@@ -193,6 +201,7 @@ class RecorderNode(Node):
                 self.session.note(self.ending[0], f"{ev.kind} {dict(ev.data)}")
                 self.session.end_at(self.ending[0])
         elif ev.kind == "episode_discard":
+            self.ended_tokens.append(self.episode_token)
             self.pending = None
             if self.session is not None:
                 self.log(f"episode discarded after {self.session.num_steps} steps")
@@ -200,6 +209,26 @@ class RecorderNode(Node):
                 self.session, self.ending = None, None
         elif self.session is not None:  # interventions, pedal, keys: a line in the MCAP's log
             self.session.note(int(ev.stamp_ns) or now_ns, f"{ev.kind} {dict(ev.data)}")
+
+    def _on_state(self, ev: Event, now_ns: int) -> None:
+        """The console's announcement of the episode in progress (:mod:`abc_robot.runtime.episode_state`)."""
+        d = dict(ev.data)
+        token = str(d.get("episode", ""))
+        if not token:
+            return
+        if d.get("active"):
+            if self.session is None and self.pending is None and token not in self.ended_tokens:
+                # Its start went by while this recorder was down: join it with what is here.
+                self.log(f"joining episode {token} in progress: its start was missed (recorder restarted?)")
+                start = {k: v for k, v in d.items() if k not in ("active", "started_ns")}
+                self.pending = (int(d.get("started_ns") or now_ns), {**start, "joined_late": True})
+                self.episode_token = token
+                self.joined_late += 1
+            return
+        if token == self.episode_token and token not in self.ended_tokens:
+            # The end event was missed; the announcement says how it ended.
+            end = str(d.get("end") or "episode_stop")
+            self._on_event(Event(kind=end if end in (*END_EVENTS, "episode_discard") else "episode_stop", stamp_ns=ev.stamp_ns), now_ns)
 
     def _try_start(self, now_ns: int) -> None:
         assert self.pending is not None
@@ -392,6 +421,7 @@ class RecorderNode(Node):
             "last_outcome": self.last_outcome,
             "recovered": len(self.recovered),
             "start_failures": self.start_failures,
+            "joined_late": self.joined_late,
             "finish_failures": self.finish_failures,
         }
         if n:

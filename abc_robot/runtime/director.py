@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from abc_robot.errors import EpisodeError, TransportError
+from abc_robot.runtime.episode_state import EpisodeAnnouncer
 from abc_robot.transport.bus import Publisher, Requester
 from abc_robot.transport.messages import Event, ModeCommand
 
@@ -106,6 +107,7 @@ class EpisodeDirector:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self.pub: Publisher | None = None
+        self.announcer: EpisodeAnnouncer | None = None
         self.req: Requester | None = None
 
     # ---- messages ------------------------------------------------------------------
@@ -114,8 +116,8 @@ class EpisodeDirector:
         self.pub.publish("console/mode", ModeCommand(mode=mode, arm=arm, reason=reason))
 
     def event(self, kind: str, **data: Any) -> None:
-        assert self.pub is not None
-        self.pub.publish("console/event", Event(kind=kind, data=data))
+        assert self.announcer is not None
+        self.announcer.send(kind, **data)
 
     def sim(self, topic: str, **data: Any) -> dict[str, Any]:
         assert self.req is not None
@@ -125,8 +127,17 @@ class EpisodeDirector:
         return rep.data
 
     def sleep(self, s: float) -> bool:
-        """Sleep unless asked to stop; False when stopping."""
-        return not self._stop.wait(s)
+        """Sleep unless asked to stop; False when stopping. The episode in progress is
+        announced again meanwhile (a restarted recorder joins it)."""
+        end = time.monotonic() + s
+        while True:
+            if self.announcer is not None:
+                self.announcer.tick()
+            left = end - time.monotonic()
+            if left <= 0:
+                return not self._stop.is_set()
+            if self._stop.wait(min(left, 0.25)):
+                return False
 
     # ---- lifecycle -----------------------------------------------------------------
     def start(self, episodes: Callable[[EpisodeDirector], object]) -> None:
@@ -134,6 +145,7 @@ class EpisodeDirector:
 
         def body() -> None:
             self.pub = Publisher(self.cfg.console, "director")
+            self.announcer = EpisodeAnnouncer(self.pub)
             self.req = Requester(self.cfg.sim_control, "director")
             try:
                 while not self.ready():
