@@ -21,6 +21,7 @@ SUITES = {
     "recording": "abc_robot.bench.recording",
     "policy": "abc_robot.bench.policy",
     "sim": "abc_robot.bench.sim",
+    "rig": "abc_robot.bench.rig",
     "remote": "abc_robot.bench.remote",
 }
 

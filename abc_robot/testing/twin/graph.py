@@ -38,8 +38,16 @@ def CI_SETS(
     return sets
 
 
-def build_twin_graph(twin: RigTwin, graph: str, run_dir: str | Path, **opts: Any) -> dict[str, Any]:
-    """The launch dict of ``graph`` for the twin's rig with the twin's overlay, ``${run}`` set."""
+def build_twin_graph(
+    twin: RigTwin, graph: str, run_dir: str | Path, *, keep_rt: bool = False, **opts: Any
+) -> dict[str, Any]:
+    """The launch dict of ``graph`` for the twin's rig with the twin's overlay, ``${run}`` set.
+
+    Args:
+        keep_rt: keep the template's real-time priorities (SCHED_FIFO followers); by
+            default they are dropped, since emulated devices polled by a SCHED_FIFO
+            process on two shared cores could starve.
+    """
     from abc_robot.rig import load_rig
     from abc_robot.rig.graphs import build_graph
 
@@ -48,8 +56,9 @@ def build_twin_graph(twin: RigTwin, graph: str, run_dir: str | Path, **opts: Any
     data = build_graph(rig, graph, **opts)
     text = yaml.safe_dump(data, sort_keys=False).replace("${run}", str(run_dir))
     data = yaml.safe_load(text)
-    for node in data["nodes"]:
-        node["rt_priority"] = 0  # the emulated devices share this machine's two cores
+    if not keep_rt:
+        for node in data["nodes"]:
+            node["rt_priority"] = 0
     return data
 
 
