@@ -66,7 +66,7 @@ def _settled(plant: YamGravityPlant, seconds: float) -> np.ndarray:
 def _to_ready(arm: YamArm, plant: YamGravityPlant) -> None:
     """From rest (the arm lies folded on its stops) up to the ready pose, gripper open."""
     arm.command(np.array([*READY, 1.0]))
-    assert wait_for(lambda: np.abs(plant.joint_q() - READY).max() < 0.02, 20), plant.joint_q()
+    assert wait_for(lambda: arm.setpoint_reached and np.abs(plant.joint_q() - READY).max() < 0.005, 30), plant.joint_q()
 
 
 def test_a_wrong_limit_table_is_refused_with_the_fix(yam):
@@ -99,7 +99,10 @@ def test_can_timeout_is_read_and_set_where_a_motor_has_none(yam):
 def test_ready_pose_holds_with_gravity_compensation_and_sags_without(yam, gravity):
     emu, arm, plant = yam(gravity_compensation=gravity, plant_q=(*READY, 3.0))
     arm.command(np.array([*READY, 1.0]))  # powered up at the ready pose: hold it there
-    q = _settled(plant, 2.5)
+    assert wait_for(lambda: arm.setpoint_reached, 20)  # (it sagged a little before torque came on)
+    if gravity:
+        assert wait_for(lambda: np.abs(plant.joint_q() - READY).max() < 0.005, 10), plant.joint_q() - READY
+    q = _settled(plant, 1.0)
     err = np.abs(q - READY)
     if gravity:
         assert err.max() < 0.005, f"error {err} rad"

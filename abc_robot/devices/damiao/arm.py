@@ -144,6 +144,11 @@ class YamArm(ArmBackend):
         return self._state == _ON
 
     @property
+    def setpoint_reached(self) -> bool:
+        """True once the slewed setpoint has arrived at the commanded target (tracking)."""
+        return self._state == _ON and bool(np.all(np.abs(self._setpoint - self._target) < 1e-9))
+
+    @property
     def state(self) -> str:
         """``off``, ``on``, ``held``, ``stopped`` or ``parking`` (see the module docstring)."""
         return self._state
@@ -502,7 +507,8 @@ class YamArm(ArmBackend):
         try:
             for direction in (-1.0, 1.0):
                 cmd = MitCommand(v=direction * c.gripper_probe_speed_rad_s, kd=kd)
-                t_end = time.monotonic() + 4.0 + abs(self._g_open - self._g_closed) / c.gripper_probe_speed_rad_s
+                # Generous: the full travel from a guess that may be far off, on a loaded host.
+                t_end = time.monotonic() + 10.0 + 3.0 * abs(self._g_open - self._g_closed) / c.gripper_probe_speed_rad_s
                 still_since = None
                 while time.monotonic() < t_end:
                     chain.mit([None] * 6 + [cmd], wait)
