@@ -85,7 +85,10 @@ def twin(tmp_path_factory):
     }
     overlay_file = tmp / "overlay.yaml"
     overlay_file.write_text(yaml.safe_dump(overlay))
-    yield {"overlay": overlay_file, "leaders": leaders, "dxl": dxl, "yam": yam, "timers": timers, "tmp": tmp}
+    yield {
+        "overlay": overlay_file, "leaders": leaders, "dxl": dxl, "yam": yam, "timers": timers, "tmp": tmp,
+        "yam_params": yam_params, "console": console,
+    }  # fmt: skip
     console.stop()
     yam.stop()
     dxl.stop()
@@ -173,5 +176,32 @@ def test_cli_check_and_a_rig_command_refuse_with_the_table(twin, tmp_path, capsy
         code = teleop_main(["--rig", str(RIG), "--rig-overlay", str(twin["overlay"]), "--headless", "--duration", "1"])
         err = capsys.readouterr().err
         assert code == 2 and "refusing to start" in err and "latency timer" in err and "sudo tee" in err
+        from abc_robot.cli.rollout import main as rollout_main
+
+        rollout = ["--policy", str(tmp_path), "--rig", str(RIG), "--rig-overlay", str(twin["overlay"]), "--headless"]
+        assert rollout_main(rollout) == 2
+        assert "abc-rollout: refusing to start" in capsys.readouterr().err
     finally:
         twin["timers"]["follower_left"].write_text("1\n")
+
+
+def test_discover_finds_the_emulated_devices_and_starts_a_rig(twin):
+    from abc_robot.rig.discover import CanFound, discover, starter_rig
+
+    leaders = twin["leaders"]
+    ports = [str(leaders["left"].link), str(leaders["right"].link), str(twin["console"].link)]
+    p = twin["yam_params"]
+    found = discover(
+        extra_ports=ports, extra_can=[CanFound(p["interface"], p["channel"], bus_options=p["bus_options"])],
+        bauds=(1_000_000,), max_id=8, timeout_s=0.2, cameras=False,
+    )  # fmt: skip
+    by_port = {s.port: s for s in found.serial}
+    for arm in ("left", "right"):
+        chain = by_port[str(leaders[arm].link)]
+        assert sorted(chain.servos) == [1, 2, 3, 4, 5, 6, 7] and chain.baud == 1_000_000, found.table()
+    assert by_port[str(twin["console"].link)].console and not by_port[str(twin["console"].link)].servos
+    (bus,) = [c for c in found.can if c.channel == p["channel"]]
+    assert bus.motors == [1, 2, 3, 4, 5, 6, 7], found.table()
+    rig = starter_rig(found, "found")
+    assert set(rig["leaders"]) == {"left", "right"} and rig["followers"]["left"]["params"]["channel"] == p["channel"]
+    assert rig["console"]["board"]["port"] == str(twin["console"].link)

@@ -6,7 +6,9 @@
     abc-replay EPISODE --show               show the video (with --sim: beside the sim's
                                             own cameras) in a window
     abc-replay EPISODE --save-video OUT.mp4 the same frames into a file (headless machines)
-    abc-replay EPISODE --rig DIR            on the robot: not available yet (says so)
+    abc-replay EPISODE --rig DIR            on the robot: recorded actions as time-indexed chunks,
+                                            engaged with the followers' ramp, through their
+                                            safety filter (preflight first)
     abc-replay EPISODE --view               serve it to Foxglove (ws://127.0.0.1:8765) with
                                             play, pause, speed and seeking; Ctrl-C ends it
 
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("episode", help="an episode directory (episode_<uuid>)")
     where = ap.add_mutually_exclusive_group()
     where.add_argument("--sim", action="store_true", help="replay the recorded actions in MuJoCo")
-    where.add_argument("--rig", help="replay on the robot of this calibration directory")
+    where.add_argument("--rig", help="replay on the robot of this rig directory (rigs/<name>)")
     ap.add_argument("--show", action="store_true", help="show the video in a window")
     ap.add_argument("--save-video", metavar="OUT.mp4", help="write the shown frames to a video file")
     ap.add_argument("--speed", type=float, default=1.0, help="playback speed for --show (1 = real time)")
@@ -167,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     from abc_robot.cli.view import add_view_args
 
     add_view_args(ap)
+    from abc_robot.cli.rig import add_rig_arguments
+
+    add_rig_arguments(ap)
+    ap.add_argument("--headless", action="store_true", help="--rig: no operator keys on the terminal")
     args = ap.parse_args(argv)
     if args.view:
         return _view(args)
@@ -174,8 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     from abc_robot.recording import EpisodeReader
 
     if args.rig:
-        print("abc-replay: replaying on a robot (--rig) is not available yet; use --sim", file=sys.stderr)
-        return 2
+        from abc_robot.cli.rig import run_rig_replay
+
+        try:
+            return run_rig_replay(EpisodeReader(args.episode), args)
+        except AbcRobotError as exc:
+            print(f"abc-replay: {exc}", file=sys.stderr)
+            return 1
     if args.speed <= 0:
         print("abc-replay: --speed must be positive", file=sys.stderr)
         return 2

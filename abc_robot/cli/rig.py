@@ -18,13 +18,24 @@ import argparse
 import importlib
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from abc_robot.errors import ConfigError
 
-__all__ = ["main", "preflight_or_refuse", "add_rig_arguments", "load_rig_graph", "TWIN_MAIN"]
+__all__ = [
+    "main",
+    "preflight_or_refuse",
+    "add_rig_arguments",
+    "load_rig_graph",
+    "run_rig_rollout",
+    "run_rig_replay",
+    "TWIN_MAIN",
+]
 
 #: The hardware twin's command line (``abc-rig twin`` hands its arguments over).
 TWIN_MAIN = "abc_robot.testing.twin.cli:main"
@@ -80,6 +91,102 @@ def load_rig_graph(
     except ConfigError as exc:
         print(f"{prog}: config error: {exc}", file=sys.stderr)
         return None
+
+
+def _supervise(
+    graph: Any, prog: str, run_dir: str | None, body: Callable[[Any, Any], None], headless: bool
+) -> tuple[Any, int]:
+    """Run ``graph`` with the operator keys; ``body(sup, keys)`` starts what the command adds.
+
+    Returns (supervisor, exit status)."""
+    import os
+
+    from abc_robot.cli.keys import ConsoleKeys
+    from abc_robot.runtime.supervisor import Supervisor
+    from abc_robot.transport.bus import Publisher
+
+    sup = Supervisor(graph, run_dir=run_dir, echo_logs=True)
+    os.environ["ABC_RUN_DIR"] = sup.run_dir  # the console endpoint lives in the graph's run dir
+    keys = ConsoleKeys(Publisher("ipc://${run}/console", "console"), on_quit=lambda: sup.request_stop("q pressed"))
+    if not headless:
+        keys.start()
+    try:
+        body(sup, keys)
+        code = sup.run(None)
+    finally:
+        keys.stop()
+    return sup, code
+
+
+def run_rig_rollout(args: argparse.Namespace, overrides: dict, graph_name: str, prog: str) -> int:
+    """``abc-rollout --rig R``: the rig's rollout graph, the operator starting and judging
+    each episode (:class:`~abc_robot.cli.rig_session.OperatorEpisodes`)."""
+    from abc_robot.cli.rig_session import OperatorEpisodes
+
+    built = load_rig_graph(args.rig, graph_name, args.rig_overlay, overrides, prog, args.skip_check)
+    if built is None:
+        return 2
+    rig, graph = built
+    consoles = ["ipc://${run}/console"] + (["ipc://${run}/console_board"] if rig.console is not None else [])  # type: ignore[attr-defined]
+    episodes: list[OperatorEpisodes] = []
+
+    def body(sup: Any, keys: Any) -> None:
+        ops = OperatorEpisodes([c.replace("${run}", sup.run_dir) for c in consoles],
+                               lambda m: keys.pub.publish("console/mode", m), args.episodes,
+                               lambda: sup.request_stop(f"{args.episodes} episodes judged"))  # fmt: skip
+        ops.start()
+        episodes.append(ops)
+        print(
+            f"{prog}: r starts an episode (the policy drives), s / f judge it, i takes over, q quits", file=sys.stderr
+        )
+
+    sup, code = _supervise(graph, prog, getattr(args, "run_dir", None), body, args.headless)
+    for ops in episodes:
+        ops.stop()
+    summary = dict(episodes[0].summary() if episodes else {}, exit=code, stop_reason=sup.stop_reason)
+    print(json.dumps(summary, default=str) if args.json else f"{prog}: {summary}")
+    return code
+
+
+def run_rig_replay(episode: Any, args: argparse.Namespace, prog: str = "abc-replay") -> int:
+    """``abc-replay EPISODE --rig R``: the recorded actions through the followers' ramp and
+    safety filter (:func:`~abc_robot.cli.rig_session.stream_replay`)."""
+    import threading
+
+    from abc_robot.cli.rig_session import stream_replay
+    from abc_robot.transport.bus import Publisher
+
+    built = load_rig_graph(args.rig, "replay", args.rig_overlay, {}, prog, args.skip_check)
+    if built is None:
+        return 2
+    _, graph = built
+    kinds = {n.name: n.kind for n in graph.nodes}  # type: ignore[attr-defined]
+    stop = threading.Event()
+    sent: list[int] = []
+
+    def body(sup: Any, keys: Any) -> None:
+        from abc_robot.cli.director import graph_ready
+
+        def play() -> None:
+            while not stop.is_set() and not graph_ready(sup.statuses(), kinds):
+                time.sleep(0.1)
+            pub = Publisher(f"ipc://{sup.run_dir}/policy", "replay")
+            try:
+                sent.append(stream_replay(lambda c: pub.publish("policy/chunk", c),
+                                          lambda m: keys.pub.publish("console/mode", m),
+                                          episode.actions, episode.tick_ns, stop))  # fmt: skip
+            finally:
+                pub.close()
+                sup.request_stop("replay finished")
+
+        threading.Thread(target=play, name="replay", daemon=True).start()
+
+    try:
+        _, code = _supervise(graph, prog, None, body, args.headless)
+    finally:
+        stop.set()
+    print(f"{prog}: replayed {episode.num_steps} steps in {sent[0] if sent else 0} chunks; exit {code}")
+    return code
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--uplink", default="tcp://0.0.0.0:5600", help="with --policy-host: where the rig publishes observations")
     ap.add_argument("--link-images", default="jpeg", help="with --policy-host: raw | jpeg, or per camera top=raw,left=jpeg")
     ap.add_argument("--sim", action="store_true", help="roll out in MuJoCo (the only mode without a rig)")
-    ap.add_argument("--rig", help="rig calibration directory (hardware graph)")
+    ap.add_argument("--rig", help="rig directory rigs/<name>: the rollout graph of launch/templates/rollout.yaml, the operator judging")
     ap.add_argument("--episodes", type=int, default=1)
     ap.add_argument("--task", default=None)
     ap.add_argument("--seed", type=int, default=1000, help="seed of the first episode")
@@ -79,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON object at exit")
     add_page_args(ap)
     add_view_args(ap)
+    from abc_robot.cli.rig import add_rig_arguments
+
+    add_rig_arguments(ap)
     args = ap.parse_args(argv)
     if (args.policy is None) == (args.policy_host is None):
         ap.error("give exactly one of --policy CKPT and --policy-host tcp://HOST:PORT")
-    if not args.sim:
+    if not args.sim and not args.rig:
         print("abc-rollout: on hardware use --rig with a rollout launch file (--launch); --sim runs in MuJoCo", file=sys.stderr)
         if not args.launch:
             return 2
@@ -103,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             overrides.setdefault(cam, {})["world"] = {"task": args.task}
     if args.episodes_dir:
         overrides.setdefault("recorder", {})["root"] = args.episodes_dir
+    if args.rig and not args.launch:
+        from abc_robot.cli.rig import run_rig_rollout
+
+        return run_rig_rollout(args, overrides, "rollout", "abc-rollout")
     try:
         graph = load_launch(args.launch or LAUNCH, overrides)
         if args.policy_host:

@@ -206,7 +206,9 @@ def _ping_chain(port: str, baud: int, ids: tuple[int, ...], timeout_s: float) ->
         found: dict[int, int | None] = {}
         for i in ids:
             found[i] = None
-            for _ in range(2):  # one retry: a reply lost to a busy host is not a missing servo
+            # The SDK times a ping out after ~34 ms (its own latency-timer margin); a reply
+            # late on a busy host is not a missing servo: ask up to four times.
+            for _ in range(4):
                 model, result, _err = packet.ping(ph, i)
                 if result == COMM_SUCCESS:
                     found[i] = int(model)

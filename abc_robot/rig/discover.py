@@ -155,7 +155,7 @@ def _scan_damiao(c: CanFound, max_id: int, timeout_s: float) -> None:
         # YAM motors answer from can_id + 0x10; the model only sets value ranges, unused here.
         chain = DamiaoChain(bus, [MotorSpec(i, i + 0x10, "DM4310") for i in range(1, max_id + 1)])
         answered = [False] * len(chain)
-        for _ in range(2):
+        for _ in range(5):  # a reply lost to a busy bus is not a missing motor
             got = chain.special(Special.CLEAR_ERROR, timeout_s, [i for i, a in enumerate(answered) if not a])
             answered = [a or g for a, g in zip(answered, got, strict=True)]
         c.motors = [i + 1 for i, a in enumerate(answered) if a]
