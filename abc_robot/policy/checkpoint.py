@@ -225,27 +225,22 @@ class NormStats:
         return a_n * (self.action_std + STD_EPS) + self.action_mean
 
     def to_dict(self) -> dict[str, Any]:
-        """The ABC ``norm_stats.json`` shape."""
-        return {
-            "norm_stats": {
-                "state": {"mean": self.state_mean.tolist(), "std": self.state_std.tolist()},
-                "actions": {"mean": self.action_mean.tolist(), "std": self.action_std.tolist()},
-            }
-        }
+        """The ABC ``norm_stats.json`` shape (:func:`abc_robot.recording.norm_stats.norm_stats_document`)."""
+        from abc_robot.recording.norm_stats import norm_stats_document
+
+        return norm_stats_document(
+            {"mean": self.state_mean, "std": self.state_std}, {"mean": self.action_mean, "std": self.action_std}
+        )
 
     @classmethod
     def from_dict(cls, data: Any, file: str = "norm_stats.json") -> NormStats:
+        from abc_robot.recording.norm_stats import read_norm_stats
+
         try:
-            ns = data["norm_stats"]
-            arrays = [np.asarray(ns[k][m], dtype=np.float64) for k in ("state", "actions") for m in ("mean", "std")]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(
-                f"{file}: expected {{'norm_stats': {{'state': {{'mean','std'}}, 'actions': {{'mean','std'}}}}}} ({exc!r})"
-            ) from exc
-        out = cls(*arrays)
-        for name, arr in zip(("state.mean", "state.std", "actions.mean", "actions.std"), arrays, strict=True):
-            if not np.all(np.isfinite(arr)):
-                raise CheckpointError(f"{file}: {name} holds non-finite values")
+            ns = read_norm_stats(data)
+        except ValueError as exc:
+            raise CheckpointError(f"{file}: {exc}") from exc
+        out = cls(ns["state"]["mean"], ns["state"]["std"], ns["actions"]["mean"], ns["actions"]["std"])
         if np.any(out.state_std < 0) or np.any(out.action_std < 0):
             raise CheckpointError(f"{file}: negative std")
         return out
