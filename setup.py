@@ -59,6 +59,7 @@ setup(
             "abc-policy=abc_robot.cli.policy:main",
             "abc-chaos=abc_robot.cli.chaos:main",
             "abc-convert-gripper=abc_robot.cli.convert_gripper:main",
+            "abc-rig=abc_robot.cli.rig:main",
         ]
     },
 )
