@@ -2,8 +2,8 @@
 
 Each episode has a goal drawn at random and drawn into the ``top`` camera as a bright
 square at a goal-dependent place; the joint targets move from the start state towards
-joint values that are a smooth function of that place, and the grippers close near the
-end. A state-only policy cannot know where to go, so a policy that reaches the goal has
+joint values that are a smooth function of that place, and the grippers (ABC's
+convention: 1 open, 0 closed) close near the end. A state-only policy cannot know where to go, so a policy that reaches the goal has
 learned to look.
 """
 
@@ -20,7 +20,7 @@ def goal_joints(uv: np.ndarray, dim: int = 14, gripper_dims: tuple[int, ...] = (
     """Joint goal [rad] for a goal position ``uv`` in [0, 1]²."""
     j = np.arange(dim, dtype=np.float64)
     q = 0.8 * np.sin((j + 1) * 0.7 * uv[0] + 0.3 * j) + 0.8 * np.cos((j + 1) * 0.5 * uv[1])
-    q[list(gripper_dims)] = 0.0
+    q[list(gripper_dims)] = 0.0  # closed
     return q
 
 
@@ -48,12 +48,12 @@ def synthetic_episode(
     uv = rng.uniform(0.15, 0.85, 2)
     goal = goal_joints(uv, dim, gripper_dims)
     q0 = rng.normal(0.0, 0.3, dim)
-    q0[list(gripper_dims)] = 0.0
+    q0[list(gripper_dims)] = 1.0  # open
     s = np.clip(np.arange(1, steps + 1) / (0.7 * steps), 0.0, 1.0)
     ease = s * s * (3.0 - 2.0 * s)
     actions = q0[None] + ease[:, None] * (goal - q0)[None]
     close = (np.arange(steps) > 0.8 * steps).astype(np.float64)
-    actions[:, list(gripper_dims)] = close[:, None]
+    actions[:, list(gripper_dims)] = 1.0 - close[:, None]
     states = np.vstack([q0[None], actions[:-1]])  # perfect tracking: the state is the last target
     img = render_goal(uv, image_size, rng=rng)
     images = np.repeat(img[None], steps, axis=0)

@@ -343,7 +343,7 @@ class DamiaoChainEmulator:
             return None
         m.register_frames += 1
         is_float = addr in (Register.GR, Register.PMAX, Register.VMAX, Register.TMAX)
-        if cmd == REG_WRITE and addr != Register.GR and m.state != MotorState.ENABLED:
+        if cmd == REG_WRITE and addr != Register.GR and m.state == MotorState.DISABLED:
             # Settings change only while the motor is disabled, as the firmware demands.
             raw = struct.unpack("<f" if is_float else "<I", bytes(data[4:8]))[0]
             m.registers[addr] = float(raw) if is_float else int(raw)
