@@ -153,3 +153,19 @@ def test_feedback_round_trip(motor_id, state, lim, data):
 def test_limits_validate():
     with pytest.raises(ValueError):
         MotorLimits(0.0, 1.0, 1.0)
+
+
+def test_register_frames_by_hand():
+    from abc_robot.devices.damiao.protocol import REG_READ, REG_WRITE, Register, parse_register_reply, register_frame
+
+    assert register_frame(3, REG_READ, Register.PMAX) == bytes((3, 0, 0x33, 21, 0, 0, 0, 0))
+    # 12.5 as a little-endian float32 is 00 00 48 41; TIMEOUT 8000 as a uint32 is 40 1f 00 00.
+    assert register_frame(3, REG_WRITE, Register.PMAX, 12.5) == bytes((3, 0, 0x55, 21, 0x00, 0x00, 0x48, 0x41))
+    assert register_frame(7, REG_WRITE, Register.TIMEOUT, 8000) == bytes((7, 0, 0x55, 9, 0x40, 0x1F, 0, 0))
+    reply = bytes((3, 0, 0x33, 22, 0x00, 0x00, 0x20, 0x41))  # VMAX 10.0
+    assert parse_register_reply(reply, 3, Register.VMAX) == 10.0
+    assert parse_register_reply(reply, 4, Register.VMAX) is None  # another motor's
+    assert parse_register_reply(reply, 3, Register.TMAX) is None  # another register
+    assert parse_register_reply(bytes((0x13, 0x80, 0, 0x7F, 0xF8, 0, 40, 45)), 3, Register.VMAX) is None  # feedback
+    with pytest.raises(CodecError):
+        register_frame(3, REG_WRITE, Register.TIMEOUT, -1)
