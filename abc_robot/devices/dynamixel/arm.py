@@ -29,6 +29,7 @@ from abc_robot.devices.dynamixel import control_table as ct
 from abc_robot.devices.dynamixel.bus import DynamixelBus, SyncRead
 from abc_robot.devices.dynamixel.config import MODE_CODES, DynamixelArmConfig
 from abc_robot.devices.dynamixel.leader import TWO_PI, nearest_turn_to_interval
+from abc_robot.devices.joint_map import JointMap
 from abc_robot.errors import DeviceError
 
 __all__ = ["DynamixelArm", "DynamixelArmConfig"]
@@ -54,11 +55,9 @@ class DynamixelArm(ArmBackend):
         self.config = config
         self.arm = arm
         self.bus = bus or DynamixelBus(config.bus_config())
-        self._off = np.asarray(config.offsets_rad, dtype=np.float64)
-        self._sign = np.asarray(config.signs, dtype=np.float64)
+        self.map = JointMap(config.offsets_rad, config.signs, config.gripper_closed_rad, config.gripper_open_rad)
         self._lower = np.asarray(config.joint_lower_rad, dtype=np.float64)
         self._upper = np.asarray(config.joint_upper_rad, dtype=np.float64)
-        self._g_open, self._g_closed = float(config.gripper_open_rad), float(config.gripper_closed_rad)
         self._ids = list(config.motor_ids)
         self._group: SyncRead | None = None
         self._torque_group: SyncRead | None = None
@@ -125,12 +124,9 @@ class DynamixelArm(ArmBackend):
         self._ticks = pos
         theta = self._unwrap(pos.astype(np.float64) * ct.RAD_PER_TICK)
         # Gripper 0 = closed, 1 = open (ABC's and the YAM vendor's convention).
-        span = self._g_open - self._g_closed
-        q = np.concatenate([self._sign * (theta[:6] - self._off), [np.clip((theta[6] - self._g_closed) / span, 0.0, 1.0)]])
-        w = vel.astype(np.float64) * ct.RAD_S_PER_VELOCITY_UNIT
-        dq = np.concatenate([self._sign * w[:6], [w[6] / span]])
-        amps = cur.astype(np.float64) * self.config.current_unit_a
-        effort = np.concatenate([self._sign * amps[:6], [amps[6] * np.sign(span)]])
+        q = self.map.joints(theta)
+        dq = self.map.rates(vel.astype(np.float64) * ct.RAD_S_PER_VELOCITY_UNIT)
+        effort = self.map.efforts(cur.astype(np.float64) * self.config.current_unit_a)
         return ArmSample(q=q, stamp_ns=r.stamp_ns, dq=dq, effort=effort)
 
     def command(self, q: np.ndarray) -> np.ndarray:
@@ -226,11 +222,12 @@ class DynamixelArm(ArmBackend):
     def _unwrap(self, theta: np.ndarray) -> np.ndarray:
         """Servo angles → continuous servo-side angles with the turn picked at each start."""
         if self._turns is None:
-            span_lo = self._off + np.minimum(self._sign * self._lower, self._sign * self._upper)
-            span_hi = self._off + np.maximum(self._sign * self._lower, self._sign * self._upper)
-            lo = np.append(span_lo, min(self._g_open, self._g_closed))
-            hi = np.append(span_hi, max(self._g_open, self._g_closed))
-            ref = np.append(self._off + self._sign * np.clip(0.0, self._lower, self._upper), self._g_open)
+            m = self.map
+            span_lo = m.off + np.minimum(m.sign * self._lower, m.sign * self._upper)
+            span_hi = m.off + np.maximum(m.sign * self._lower, m.sign * self._upper)
+            lo = np.append(span_lo, min(m.g_open, m.g_closed))
+            hi = np.append(span_hi, max(m.g_open, m.g_closed))
+            ref = np.append(m.off + m.sign * np.clip(0.0, self._lower, self._upper), m.g_open)
             self._turns = nearest_turn_to_interval(theta, lo, hi, ref).astype(np.float64)
         full = theta + TWO_PI * self._turns
         if self._last is not None:
@@ -243,7 +240,7 @@ class DynamixelArm(ArmBackend):
 
     def _goal_ticks(self, q: np.ndarray) -> np.ndarray:
         assert self._turns is not None
-        theta = np.append(self._off + self._sign * q[:6], self._g_closed + q[6] * (self._g_open - self._g_closed))
+        theta = self.map.motors(q)
         ticks = np.round((theta - TWO_PI * self._turns) / ct.RAD_PER_TICK).astype(np.int64)
         if self._goal_limits is not None:
             ticks = np.clip(ticks, *self._goal_limits)
