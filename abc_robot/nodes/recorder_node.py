@@ -330,12 +330,18 @@ class RecorderNode(Node):
         self.finishing = [t for t in self.finishing if t.is_alive()] + [th]
 
     # ---- the loop ---------------------------------------------------------------------
-    def _ingest(self) -> int:
-        """Take in everything queued (events in arrival order); returns the time after."""
+    def _ingest(self, beat: Any = None) -> int:
+        """Take in everything queued (events in arrival order); returns the time after.
+
+        ``beat`` is called every 100 messages (a stopping recorder heartbeats through a
+        batch whose camera frames it encodes for the MCAP).
+        """
         msgs = self.sub.drain(self.config.max_messages_per_step)
         self.drained = len(msgs)
         now = time.monotonic_ns()
-        for topic, msg in msgs:
+        for i, (topic, msg) in enumerate(msgs):
+            if beat is not None and i % 100 == 99:
+                beat()
             if topic == "console/event":
                 if isinstance(msg, Event):
                     self._on_event(msg, now)
@@ -379,7 +385,7 @@ class RecorderNode(Node):
             return
         try:
             # Everything queued, the end event included (one drain takes a bounded batch).
-            while self._ingest() and self.drained >= self.config.max_messages_per_step:
+            while self._ingest(self._stopping_heartbeat) and self.drained >= self.config.max_messages_per_step:
                 self._stopping_heartbeat()
         except Exception as exc:  # finalize with what we have
             self.log(f"teardown: {exc!r}")
