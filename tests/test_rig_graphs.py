@@ -144,3 +144,19 @@ def test_udev_rules_name_the_adapters(capsys):
         and "uses /dev/serial/by-id/" in out
         and "udevadm control --reload-rules" in err
     )
+
+
+def test_recorder_hashes_every_calibration_file_of_the_overlaid_rig(tmp_path):
+    from abc_robot.recording.metadata import file_hashes
+    from abc_robot.rig.graphs import write_calibration_dir
+
+    outside = tmp_path / "twin_left.yaml"
+    outside.write_bytes((RIG / "left.yaml").read_bytes() + b"# twin\n")
+    overlay = tmp_path / "o.yaml"
+    overlay.write_text(yaml.safe_dump({"leaders": {"left": {"calibration": str(outside)}}}))
+    rig = load_rig(RIG, overlay)
+    cal_dir = write_calibration_dir(rig, tmp_path / "cal")
+    nodes = _nodes(build_graph(rig, "teleop", calibration_dir=str(cal_dir)))
+    hashes = file_hashes(nodes["recorder"]["params"]["calibration"])
+    assert set(hashes) == {"rig.yaml", "leader_left.yaml", "right.yaml"}
+    assert hashes["leader_left.yaml"] != file_hashes(RIG / "left.yaml")["left.yaml"]

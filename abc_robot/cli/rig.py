@@ -75,7 +75,7 @@ def load_rig_graph(
     import tempfile
 
     from abc_robot.rig import load_rig
-    from abc_robot.rig.graphs import build_graph, rig_launch_graph, write_layout
+    from abc_robot.rig.graphs import build_graph, rig_launch_graph, write_calibration_dir, write_layout
 
     try:
         rig = load_rig(rig_path, overlay)
@@ -85,8 +85,10 @@ def load_rig_graph(
     if not preflight_or_refuse(rig, prog, skip_check):
         return None
     try:
-        layout = write_layout(rig, Path(tempfile.mkdtemp(prefix=f"abc_rig_{rig.name}_")) / "layout.yaml")
-        data = build_graph(rig, graph, layout=str(layout))
+        work = Path(tempfile.mkdtemp(prefix=f"abc_rig_{rig.name}_"))
+        layout = write_layout(rig, work / "layout.yaml")
+        calibration = write_calibration_dir(rig, work / "calibration")
+        data = build_graph(rig, graph, layout=str(layout), calibration_dir=str(calibration))
         return rig, rig_launch_graph(data, overrides, source=f"{rig.root}/rig.yaml ({graph} template)")
     except ConfigError as exc:
         print(f"{prog}: config error: {exc}", file=sys.stderr)

@@ -28,7 +28,15 @@ from abc_robot.rig.load import follower_params
 from abc_robot.rig.schema import ARMS, RigConfig
 from abc_robot.runtime.config import load_yaml
 
-__all__ = ["TEMPLATE_DIR", "GRAPHS", "build_graph", "rig_launch_graph", "write_layout", "write_graph"]
+__all__ = [
+    "TEMPLATE_DIR",
+    "GRAPHS",
+    "build_graph",
+    "rig_launch_graph",
+    "write_layout",
+    "write_calibration_dir",
+    "write_graph",
+]
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "launch" / "templates"
 #: Graphs with a template.
@@ -150,7 +158,7 @@ def _recorder(rig: RigConfig, ctx: dict[str, Any]) -> list[_Node]:
             "stack": rig.camera_names,
             "console": _consoles(rig),
             "rig": rig.name,
-            "calibration": rig.root,
+            "calibration": ctx.get("calibration_dir") or rig.root,
             "rate_hz": rig.rates.recorder_hz,
         },
     }]  # fmt: skip
@@ -182,6 +190,7 @@ def build_graph(
     *,
     template: str | Path | None = None,
     layout: str | None = None,
+    calibration_dir: str | None = None,
 ) -> dict[str, Any]:
     """The launch dict of ``graph`` on ``rig``.
 
@@ -191,6 +200,9 @@ def build_graph(
         template: another template file (default ``launch/templates/<graph>.yaml``).
         layout: the followers' bimanual layout file (from :func:`write_layout`); None
             keeps the followers' default (``urdf/bimanual.yaml``).
+        calibration_dir: what the recorder hashes into each episode's metadata (from
+            :func:`write_calibration_dir`: every calibration file the overlaid rig uses);
+            None: the rig directory.
 
     Raises:
         ConfigError: unknown graph or group, or a follower calibration file that the
@@ -201,7 +213,7 @@ def build_graph(
             raise ConfigError(f"unknown graph {graph!r}; valid: {list(GRAPHS)}")
         template = TEMPLATE_DIR / f"{graph}.yaml"
     tpl = load_yaml(template)
-    ctx = {"file": str(Path(rig.root) / "rig.yaml"), "layout": layout}
+    ctx = {"file": str(Path(rig.root) / "rig.yaml"), "layout": layout, "calibration_dir": calibration_dir}
     nodes: list[_Node] = []
     group_params = tpl.get("group_params") or {}
     for group in tpl.get("groups") or []:
@@ -239,6 +251,32 @@ def write_layout(rig: RigConfig, path: str | Path) -> Path:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(f"# Layout of rig {rig.name}: written from its rig.yaml\n" + yaml.safe_dump(data, sort_keys=False))
     return p
+
+
+def write_calibration_dir(rig: RigConfig, path: str | Path) -> Path:
+    """A directory of links to ``rig.yaml`` and every calibration file the rig uses (an
+    overlay may name files outside the rig directory); the recorder hashes what they
+    point at into each episode's metadata."""
+    d = Path(path)
+    d.mkdir(parents=True, exist_ok=True)
+    files = {"rig.yaml": Path(rig.root) / "rig.yaml"}
+    for arm, spec in rig.leaders.items():
+        files[f"leader_{arm}.yaml" if Path(spec.calibration).is_absolute() else spec.calibration] = Path(
+            rig.path(spec.calibration)
+        )
+    for arm, f in rig.followers.items():
+        if f.calibration:
+            files[f"follower_{arm}.yaml" if Path(f.calibration).is_absolute() else f.calibration] = Path(
+                rig.path(f.calibration)
+            )
+    for name, target in files.items():
+        link = d / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        if target.is_file():
+            link.symlink_to(target.resolve())
+    return d
 
 
 def write_graph(data: dict[str, Any], path: str | Path) -> Path:
