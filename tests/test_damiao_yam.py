@@ -25,7 +25,7 @@ from .utils import wait_for
 _channels = itertools.count()
 
 # Generous timing for a loaded 2-core test machine; the logic is what is tested.
-FAST = {"reply_timeout_s": 0.02, "silent_after_s": 0.15, "silent_after_cycles": 3, "control_hz": 200.0, "park_speed_rad_s": 5.0,
+FAST = {"reply_timeout_s": 0.02, "silent_after_s": 0.5, "silent_after_cycles": 5, "control_hz": 200.0, "park_speed_rad_s": 5.0,
         "gravity_compensation": False}  # the default emulated joints carry no gravity
 
 

@@ -265,10 +265,11 @@ class YamArm(ArmBackend):
             if self._state == _ON:
                 return
             chain = self.chain
-            errors = [i for i, ln in enumerate(chain.links) if ln.feedback is not None and ln.feedback.is_error]
-            if errors:
-                chain.special(Special.CLEAR_ERROR, self.config.reply_timeout_s, errors)
             todo = [i for i in range(7) if not self._reports(i, MotorState.ENABLED)]
+            if todo:
+                # Clear first, whatever the cached feedback says: it may predate a latched
+                # error (a link that came back from LOST_COMM). A healthy motor ignores it.
+                chain.special(Special.CLEAR_ERROR, self.config.reply_timeout_s, todo)
             # The first frame an enabled motor sees must already hold it: send the hold first.
             self._hold = self._measured()
             for _ in range(self.config.enable_attempts):
