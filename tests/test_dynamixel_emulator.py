@@ -27,6 +27,16 @@ def chain(tmp_path):
         yield c
 
 
+@pytest.fixture(autouse=True)
+def _patient_sdk(monkeypatch):
+    # The SDK's own packet timeout (2 x its 16 ms latency timer) is wall-clock: a machine
+    # busy with other work can starve the emulator's thread that long. A longer timer
+    # changes no protocol outcome here (a silent servo still times out, just later).
+    import dynamixel_sdk.port_handler
+
+    monkeypatch.setattr(dynamixel_sdk.port_handler, "LATENCY_TIMER", 250)
+
+
 @pytest.fixture()
 def port(chain):
     p = sdk.PortHandler(str(chain.link))

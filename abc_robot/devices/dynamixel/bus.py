@@ -18,12 +18,12 @@
 - **no stale reply, ever**: Protocol 2.0 has no sequence number, so the late answer to
   a timed-out request would read as the answer to the next one (data latched a whole
   request earlier, stamped now). Before every request the port is drained; after a
-  request that got no complete answer, the next one waits until ``late_window_ms``
-  past that request's deadline (longer when replies were seen later than that), and
-  everything arriving meanwhile is dropped and counted as late; a reply completing
-  after its own deadline is dropped too; bytes found waiting with no request
-  outstanding are counted as a backlog. Chronic lateness becomes the fault, with its
-  fix (the adapter's latency timer, or ``timeout_ms``);
+  request that got no complete answer, a PING *barrier* goes out first and everything
+  arriving before its answer is dropped and counted as late (servos answer in order,
+  so nothing older can follow it); without that answer no request is sent. A reply
+  completing after its own deadline is dropped too; bytes found waiting with no
+  request outstanding are counted as a backlog. Chronic lateness becomes the fault,
+  with its fix (the adapter's latency timer, or ``timeout_ms``);
 - **status errors**: a status packet whose error byte is set is never used as data
   (the servo and the error are named); the hardware alert bit (0x80) is reported in
   ``alert`` and the log while the data stays in use; servos that reject
@@ -38,7 +38,6 @@ CPU, even at real-time priority.
 
 from __future__ import annotations
 
-import select
 import sys
 import threading
 import time
@@ -48,7 +47,16 @@ from typing import Any
 
 from abc_robot.devices.dynamixel import control_table as ct
 from abc_robot.devices.dynamixel.config import BusConfig, expand_port
-from abc_robot.devices.dynamixel.exchange import PKT_ERROR, PKT_PARAMETER0, PacketHandlerIO, exchange, ping_packet
+from abc_robot.devices.dynamixel.exchange import (
+    PKT_ERROR,
+    PKT_ID,
+    PKT_INSTRUCTION,
+    PKT_PARAMETER0,
+    PacketHandlerIO,
+    exchange,
+    ping_packet,
+    wait_readable,
+)
 from abc_robot.devices.dynamixel.group import FAST_REJECTED, LATE, STATUS_ERROR, Reading, SyncRead
 from abc_robot.devices.dynamixel.sdk import (
     COMM_RX_CORRUPT,
@@ -78,8 +86,10 @@ PORT_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, _TermiosErr
 FAST_MISSES_TO_GIVE_UP = 3
 #: Late replies among the recent ones that make lateness chronic (the fault names the fix).
 _CHRONIC_LATE = 3
-#: [ms] a drain keeps going while bytes keep coming, up to this; beyond it: a backlog.
-_DRAIN_CAP_MS = 200.0
+#: A PING's status packet: header(4) ID LEN(2) INST ERR model(2) firmware CRC(2).
+_PING_STATUS_LEN = 14
+#: Our result code: the line could not be shown clear of late replies; nothing was sent.
+UNSETTLED = -3903
 
 class DynamixelBus:
     """A Dynamixel Protocol 2.0 bus; see the module docstring.
@@ -107,7 +117,7 @@ class DynamixelBus:
         self.fault_log: list[str] = []
         self.counts = {
             "reads": 0, "timeouts": 0, "corrupt": 0, "retries": 0, "port_errors": 0, "reconnects": 0,
-            "writes_failed": 0, "status_errors": 0, "alerts": 0, "late_replies": 0, "late_bytes": 0, "backlogs": 0,
+            "writes_failed": 0, "status_errors": 0, "alerts": 0, "late_replies": 0, "late_bytes": 0, "backlogs": 0, "barriers": 0,
         }  # fmt: skip
         self.latency_warning: str | None = None
         #: Hardware alert of the last successful read (servos and what to do), None if none.
@@ -115,6 +125,7 @@ class DynamixelBus:
         #: Why replies are chronically late and how to fix it, None while they are not.
         self.lateness: str | None = None
         self._pending_ns: int | None = None  # send time of a request still owed an answer
+        self._barrier_turn = 0
         self._late_ms: deque[float] = deque(maxlen=16)  # lateness of recent late replies [ms]
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -217,7 +228,9 @@ class DynamixelBus:
     def _read_once(self, group: SyncRead, fast: bool) -> tuple[int, int, int]:
         port = self._port
         assert port is not None
-        self._settle(port)
+        if not self._settle(port):
+            now = time.monotonic_ns()
+            return UNSETTLED, now, now
         result, stamp = group.transfer(self._ph, port, fast, self.config.timeout_ms)
         # Whatever did not answer may still be on its way: the next request waits for it.
         self._pending_ns = None if result in (COMM_SUCCESS, STATUS_ERROR, FAST_REJECTED) else stamp
@@ -267,6 +280,11 @@ class DynamixelBus:
             who, error = group.error or (group.ids[0], 0)
             self._set_fault(f"servo {who}: status error 0x{error:02x} ({self._ph.getRxPacketError(error)}); data not used")
             return
+        if result == UNSETTLED:
+            # Nothing was sent: the fault of the request that left the line unclear stands.
+            if self._fault is None:
+                self._set_fault(f"servo(s) {list(group.ids)}: late replies may still come (the barrier PING got no answer)")
+            return
         if result == LATE:
             kind = "late reply (dropped)"
         elif result == COMM_RX_CORRUPT:
@@ -310,11 +328,15 @@ class DynamixelBus:
     def _with_lateness(self, fault: str) -> str:
         return f"{fault}; {self.lateness}" if self.lateness else fault
 
-    def _settle(self, port: PortHandlerLike) -> None:
+    def _settle(self, port: PortHandlerLike) -> bool:
         """Leave nothing on the port that the next request's answer could be confused with.
 
-        Drops what is already waiting; after a request that got no complete answer, also
-        waits (asleep on the port) until its answer could no longer come, dropping it.
+        Drops what is already waiting. After a request that got no complete answer, its
+        answer may still be on the way, for any time: a PING (the *barrier*) is sent and
+        its answer awaited. Servos answer in order and the port keeps it, so whatever was
+        still in flight arrives before the barrier's answer and is dropped. Returns False
+        when the barrier was not answered in time (the line is not known to be clear; the
+        next call tries again) — a stale reply can then never be taken for a fresh one.
         """
         ser = port.ser
         waiting = ser.in_waiting
@@ -324,29 +346,59 @@ class DynamixelBus:
             self._log(f"backlog: {waiting} bytes were waiting with no request outstanding (dropped)")
         if waiting:
             self.counts["late_bytes"] += len(ser.read(waiting))
-        sent_ns, self._pending_ns = self._pending_ns, None
-        if sent_ns is None:
-            return
-        end_ns = sent_ns + int((self.config.timeout_ms + self._late_window_ms()) * 1e6)
-        cap_ns = end_ns + int(_DRAIN_CAP_MS * 1e6)
-        first_ns: int | None = None
-        while True:
-            now = time.monotonic_ns()
-            if now >= cap_ns:
-                self.counts["backlogs"] += 1
-                self._set_fault(f"backlog: bytes kept arriving for {_DRAIN_CAP_MS:g} ms after a request's deadline")
-                break
-            if now >= end_ns and not ser.in_waiting:
-                break
-            select.select([ser.fileno()], [], [], max(0.0, end_ns - now) / 1e9 if now < end_ns else 0.002)
-            waiting = ser.in_waiting
-            if waiting:
-                first_ns = first_ns or time.monotonic_ns()
-                self.counts["late_bytes"] += len(ser.read(waiting))
-            elif now >= end_ns:
-                break
-        if first_ns is not None:
-            self._note_late((first_ns - sent_ns) / 1e6)
+        if self._pending_ns is None:
+            return True
+        clear, late_ms = self._barrier(port, self._pending_ns)
+        if late_ms is not None:
+            self._note_late(late_ms)
+        if clear:
+            self._pending_ns = None
+        return clear
+
+    def _barrier(self, port: PortHandlerLike, sent_ns: int) -> tuple[bool, float | None]:
+        """PING a servo and drop everything that arrives before its answer.
+
+        A servo that stays silent (unplugged from the chain) gets one more try on the
+        next servo: a silent one must not keep a clear line from being shown clear.
+
+        Returns:
+            (answered within ``timeout_ms`` + the late window, lateness [ms] of the first
+            dropped packet after ``sent_ns``, None if nothing was dropped).
+        """
+        ids = self.config.motor_ids
+        late_ms: float | None = None
+        for _ in range(min(2, len(ids))):
+            self._barrier_turn = (self._barrier_turn + 1) % len(ids)
+            dxl_id = ids[self._barrier_turn]  # rotated: an old barrier's late answer does not pass
+            if self._ph.txPacket(port, ping_packet(dxl_id)) != COMM_SUCCESS:
+                port.is_using = False
+                raise OSError("transmit failed")
+            self.counts["barriers"] += 1
+            deadline_ns = time.monotonic_ns() + int((self.config.timeout_ms + self._late_window_ms()) * 1e6)
+            heard = False
+            while (left_ns := deadline_ns - time.monotonic_ns()) > 0:
+                wait_readable(port, left_ns / 1e9)
+                if not port.ser.in_waiting:
+                    continue
+                heard = True
+                arrived_ns = time.monotonic_ns()
+                port.setPacketTimeoutMillis(max(1.0, (deadline_ns - arrived_ns) / 1e6))
+                rx, result = self._ph.rxPacket(port, False)
+                # Its answer, even with a spoiled CRC (a noisy line): nothing older can follow.
+                if (
+                    result in (COMM_SUCCESS, COMM_RX_CORRUPT)
+                    and len(rx) == _PING_STATUS_LEN
+                    and rx[PKT_ID] == dxl_id
+                    and rx[PKT_INSTRUCTION] == 0x55
+                ):
+                    return True, late_ms
+                self.counts["late_bytes"] += len(rx)
+                if late_ms is None:
+                    late_ms = (arrived_ns - sent_ns) / 1e6
+            port.is_using = False
+            if heard:
+                break  # replies still coming in: try again at the next call
+        return False, late_ms
 
     # ---- writes and single registers -------------------------------------------------------
     def sync_write(self, reg: ct.Reg, values: dict[int, int]) -> bool:
@@ -431,7 +483,8 @@ class DynamixelBus:
             if port is None and (not reopen or not self._reconnect() or (port := self._port) is None):
                 return None
             try:
-                self._settle(port)
+                if not self._settle(port):
+                    return None, UNSETTLED
                 sent_ns = time.monotonic_ns()
                 rx, result = exchange(self._ph, port, dxl_id, lambda: send(port), timeout_ms or self.config.timeout_ms)
                 if result != COMM_SUCCESS:

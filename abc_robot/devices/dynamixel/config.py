@@ -52,10 +52,10 @@ class BusConfig:
             (set it once with Dynamixel Wizard). 4 Mbaud: ~0.3 ms of wire per 7-servo read.
         timeout_ms: [ms] wait for a read's replies before counting a timeout.
         retries: extra attempts of a failed read or write within one call.
-        late_window_ms: [ms] after a request that got no answer, how long past its deadline
-            its answer may still arrive (it is then dropped, never read as the answer to the
-            next request): longer than an FTDI adapter's default 16 ms latency timer. Grows
-            by itself when replies are seen arriving later.
+        late_window_ms: [ms] after a request that got no answer, the barrier PING that
+            clears the line of its late answer waits this long beyond ``timeout_ms`` (longer
+            than an FTDI adapter's default 16 ms latency timer); grows by itself when
+            replies are seen arriving later.
         fast_sync_read: ``auto`` (use FAST_SYNC_READ if the servos answer it), ``on``, ``off``.
         reconnect_interval_s: [s] time between attempts to reopen a lost port.
         return_delay_us: [µs] Return Delay Time written at connect (factory: 500 µs per
