@@ -46,7 +46,7 @@ def test_two_scripted_demonstrations_recorded_through_the_hardware_graph(run_dir
     sub = LatestSubscriber([f"ipc://{run}/follower_{arm}" for arm in ARMS], [f"follower/{arm}/command" for arm in ARMS])
     proc = None
     try:
-        data = build_twin_graph(twin, "teleop", run)
+        data = build_twin_graph(twin, "teleop", run, heartbeat_timeout_s=8.0)
         proc, log = launch_twin_graph(data, run, [*CI_SETS(list(ARMS), list(ARMS)), f"recorder.root={episodes}"])
 
         def operating() -> bool:

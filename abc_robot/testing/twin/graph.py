@@ -39,7 +39,13 @@ def CI_SETS(
 
 
 def build_twin_graph(
-    twin: RigTwin, graph: str, run_dir: str | Path, *, keep_rt: bool = False, **opts: Any
+    twin: RigTwin,
+    graph: str,
+    run_dir: str | Path,
+    *,
+    keep_rt: bool = False,
+    heartbeat_timeout_s: float | None = None,
+    **opts: Any,
 ) -> dict[str, Any]:
     """The launch dict of ``graph`` for the twin's rig with the twin's overlay, ``${run}`` set.
 
@@ -47,6 +53,8 @@ def build_twin_graph(
         keep_rt: keep the template's real-time priorities (SCHED_FIFO followers); by
             default they are dropped, since emulated devices polled by a SCHED_FIFO
             process on two shared cores could starve.
+        heartbeat_timeout_s: the supervisor's patience with a silent node [s] (default
+            the template's); a loaded CI machine can starve a camera process for seconds.
     """
     from abc_robot.rig import load_rig
     from abc_robot.rig.graphs import build_graph
@@ -56,6 +64,8 @@ def build_twin_graph(
     data = build_graph(rig, graph, **opts)
     text = yaml.safe_dump(data, sort_keys=False).replace("${run}", str(run_dir))
     data = yaml.safe_load(text)
+    if heartbeat_timeout_s is not None:
+        data["heartbeat_timeout_s"] = heartbeat_timeout_s
     if not keep_rt:
         for node in data["nodes"]:
             node["rt_priority"] = 0
