@@ -2,7 +2,8 @@
 # The GPU checks in one run, on a CUDA machine (a rig's policy host, or a lent GPU box):
 # the gpu-marked tests (every GPU rung of the compile ladder reproduces eager in every
 # sampler mode) and `abc-bench policy` (the ladder for the reference policy and for a
-# 296 M-parameter model). It uses that machine's own python3 and torch; nothing from
+# 296 M-parameter model), then ABC-DiT's ladder at the released XL shape
+# (`abc-bench policy --model abc-dit-xl`, bench_abc_dit_xl.json). It uses that machine's own python3 and torch; nothing from
 # the network. Python packages the machine lacks (pyzmq, msgpack, pyyaml, rich, ...) may
 # lie as wheels in .whl/ (pip download ... -d .whl): they are installed to /tmp/site.
 #
@@ -22,10 +23,14 @@ import importlib.util, torch
 print("torch", torch.__version__, "cuda", torch.version.cuda, "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 print("torch_tensorrt", "installed" if importlib.util.find_spec("torch_tensorrt") else "not installed")
 EOF
-"$PY" -m pytest -q -m gpu -p no:cacheprovider tests/test_policy_gpu.py 2>&1 | tee "$OUT/gpu_tests.log"
+"$PY" -m pytest -q -m gpu -p no:cacheprovider tests/test_policy_gpu.py tests/test_policy_abc_dit_ladder.py 2>&1 | tee "$OUT/gpu_tests.log"
 tests=${PIPESTATUS[0]}
 ABC_BENCH_THREADS=${ABC_BENCH_THREADS:-4} "$PY" -m abc_robot.cli.bench policy --json >"$OUT/bench_policy.json" 2>"$OUT/bench_policy.log"
 bench=$?
 cat "$OUT/bench_policy.json"
-echo "gpu tests: exit $tests; bench: exit $bench"
-exit $((tests || bench))
+# ABC-DiT at the released XL shape (random weights): rows abc_dit/<rung> vs abc_dit/eager, abc_dit/prefix.
+ABC_BENCH_THREADS=${ABC_BENCH_THREADS:-4} "$PY" -m abc_robot.cli.bench policy --model abc-dit-xl --json >"$OUT/bench_abc_dit_xl.json" 2>"$OUT/bench_abc_dit_xl.log"
+xl=$?
+cat "$OUT/bench_abc_dit_xl.json"
+echo "gpu tests: exit $tests; bench: exit $bench; abc-dit-xl bench: exit $xl"
+exit $((tests || bench || xl))

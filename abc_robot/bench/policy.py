@@ -7,6 +7,10 @@ call. Rows ``policy/<rung>`` are the median milliseconds per chunk after warm-up
 with real-time-chunking guidance (one vector-Jacobian product per flow step). Rungs
 that cannot run here are left out and their reason printed. On a CUDA machine the
 ladder is also measured for a model of 296 M parameters (``policy/large/*``).
+
+``--model abc-dit-small`` (CPU) or ``--model abc-dit-xl`` (CUDA, the released shape):
+the same ladder for ABC-DiT with random weights, rows ``abc_dit/<rung>`` ``vs``
+``abc_dit/eager`` and ``abc_dit/prefix`` (a chunk with ABC's 4-action prefix conditioning).
 """
 
 from __future__ import annotations
@@ -14,37 +18,50 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 
 from abc_robot.bench.common import Row
 
-__all__ = ["run", "NOTE"]
+__all__ = ["run", "NOTE", "MODELS"]
 
 NOTE: str | None = None
+MODELS = ("abc-dit-small", "abc-dit-xl")
+
+
+def _reference_policy(model_cfg: object, device: str) -> Any:
+    from abc_robot.policy.load import load_policy
+    from abc_robot.policy.training import write_untrained_checkpoint
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_untrained_checkpoint(tmp, model_cfg)  # type: ignore[arg-type]
+        return load_policy(tmp, device=device)
 
 
 def _ladder(
-    prefix: str, model_cfg: object, device: str, rungs: tuple[str, ...], iters: int, notes: list[str]
+    prefix: str,
+    model_cfg: object,
+    device: str,
+    rungs: tuple[str, ...],
+    iters: int,
+    notes: list[str],
+    policy: Any = None,
 ) -> list[Row]:
     import torch
 
     from abc_robot.policy.compile import RungUnavailable, build_runner, clone_sampler, measure, unavailable_reason
     from abc_robot.policy.interface import Guidance
-    from abc_robot.policy.load import load_policy
-    from abc_robot.policy.rtc import soft_mask
-    from abc_robot.policy.training import write_untrained_checkpoint
+    from abc_robot.policy.rtc import hard_mask, soft_mask
 
-    with tempfile.TemporaryDirectory() as tmp:
-        write_untrained_checkpoint(tmp, model_cfg)  # type: ignore[arg-type]
-        policy = load_policy(tmp, device=device)
-    sampler = policy.sampler  # type: ignore[attr-defined]
+    policy = policy if policy is not None else _reference_policy(model_cfg, device)
+    sampler = policy.sampler
     n = sum(p.numel() for p in sampler.parameters())
     notes.append(
         f"{prefix}: {n / 1e6:.1f} M parameters on {device}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
     )
     noise = sampler.make_noise(torch.Generator(device).manual_seed(1))
-    args, _, _ = policy._args(policy.dummy_input(), noise)  # type: ignore[attr-defined]
+    args, _, _ = policy._args(policy.dummy_input(), noise)
     eager = build_runner(sampler, "eager", device)
     with torch.no_grad():
         reference = eager(args, "plain", 0.0)
@@ -79,16 +96,50 @@ def _ladder(
                     torch.cuda.synchronize()
                 times[rung].append((time.perf_counter_ns() - t) / 1e6)
     rows = [Row(f"{prefix}/{r}", float(np.median(v)), "ms", None if r == "eager" else base) for r, v in times.items()]
-    if rows and rows[0].name == base:
+    if rows and rows[0].name == base and prefix == "abc_dit":
+        # ABC's own real-time chunking: the first 4 actions given, flow time 0 there.
+        d = policy.prefix_steps
+        g = Guidance("hard", np.zeros((policy.horizon, policy.action_dim)), hard_mask(d, policy.horizon))
+        gargs, mode, beta = policy._args(policy.dummy_input(g), noise)
+        rep = measure(eager, gargs, mode, beta, iters=iters)
+        rows.append(Row(f"{prefix}/prefix", rep.median_ms, "ms", base))
+        notes.append(f"{prefix}/prefix: eager, sampler mode {mode!r}, prefix of {d} actions")
+    elif rows and rows[0].name == base:
         g = Guidance("soft", np.zeros((policy.horizon, policy.action_dim)), soft_mask(5, 10, policy.horizon))
-        gargs, mode, beta = policy._args(policy.dummy_input(g), noise)  # type: ignore[attr-defined]
+        gargs, mode, beta = policy._args(policy.dummy_input(g), noise)
         rep = measure(eager, gargs, mode, beta, iters=iters)
         rows.append(Row(f"{base}/rtc_soft", rep.median_ms, "ms", base))
     return rows
 
 
-def run(quick: bool = False) -> list[Row]:
-    """Measure the ladder; ``quick`` measures eager only (a few seconds)."""
+def _abc_dit_rows(model: str, device: str, quick: bool, notes: list[str]) -> list[Row]:
+    """ABC-DiT's ladder: ``abc-dit-small`` (CPU-sized) or ``abc-dit-xl`` (the released shape, CUDA)."""
+    from abc_robot.policy.abc_dit.policy import abc_dit_bench_policy
+    from abc_robot.policy.compile import RUNGS
+
+    if model == "abc-dit-xl" and device != "cuda":
+        notes.append(
+            "abc-dit-xl: the released shape (2.0 B parameters) is measured on CUDA only; use abc-dit-small here"
+        )
+        return []
+    policy = abc_dit_bench_policy("xl" if model == "abc-dit-xl" else "small", device)
+    rungs: tuple[str, ...] = ("eager",) if quick else RUNGS
+    if model == "abc-dit-xl" and not quick:
+        # One graph of 10 steps × 32 blocks: inductor takes many minutes on it; the CUDA-graph
+        # rung (velocity network compiled, the loop captured) is ABC's deployment instead.
+        rungs = tuple(r for r in rungs if r != "fullgraph")
+        notes.append("abc_dit/fullgraph not measured at the XL shape (compile time); see abc_dit/cudagraphs")
+    return _ladder("abc_dit", None, device, rungs, 3 if quick else (20 if device == "cuda" else 10), notes, policy)
+
+
+def run(quick: bool = False, model: str | None = None) -> list[Row]:
+    """Measure the ladder; ``quick`` measures eager only (a few seconds).
+
+    Args:
+        quick: eager only, few iterations.
+        model: None for the reference policy; ``abc-dit-small`` / ``abc-dit-xl`` for
+            ABC-DiT (rows ``abc_dit/<rung>`` and ``abc_dit/prefix``).
+    """
     global NOTE
     import torch
 
@@ -99,6 +150,14 @@ def run(quick: bool = False) -> list[Row]:
     torch.set_num_threads(max(1, threads))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     notes: list[str] = []
+    if model is not None:
+        if model not in MODELS:
+            raise ValueError(f"unknown model {model!r}; choose one of {list(MODELS)}")
+        from rich.markup import escape
+
+        rows = _abc_dit_rows(model, device, quick, notes)
+        NOTE = escape("\n".join(notes))
+        return rows
     rungs = ("eager",) if quick else RUNGS
     if quick:
         notes.append("quick mode: compiled rungs not measured")

@@ -88,8 +88,10 @@ def unavailable_reason(rung: str, device: str | torch.device = "cpu") -> str | N
 class Runner:
     """Executes ``sampler(*args, mode=, beta=)`` on one rung. Call it under ``torch.no_grad()``."""
 
-    #: Largest |difference| from eager (normalized action units) that :func:`measure` accepts.
+    #: Largest |difference| from eager (normalized action units) that :func:`measure` accepts;
+    #: with ``relative`` it is scaled by max(1, max |eager|) (reduced-precision rungs).
     tolerance: float = 1e-2
+    relative: bool = False
 
     def __init__(self, rung: str, sampler: FlowSampler) -> None:
         self.rung = rung
@@ -180,7 +182,7 @@ def build_runner(sampler: FlowSampler, rung: str, device: str | torch.device = "
         prepare = getattr(sampler, "prepare_cuda_graph", None)
         runner = _PerModeRunner(rung, sampler, _cuda_graph(sampler))
         if prepare is not None:
-            runner.tolerance = prepare()
+            runner.tolerance, runner.relative = prepare(), True
         return runner
     import torch_tensorrt  # noqa: F401  (registers the backend)
 
@@ -247,7 +249,9 @@ def measure(
         for _ in range(max(0, warmup - 1)):
             out = runner(args, mode, beta)
         if reference is not None:
-            tolerance = runner.tolerance if tolerance is None else tolerance
+            if tolerance is None:
+                scale = max(1.0, float(reference.float().abs().max())) if runner.relative else 1.0
+                tolerance = runner.tolerance * scale
             rep.max_abs_err = float((out.float() - reference.float()).abs().max())
             if not rep.max_abs_err <= tolerance:
                 raise RungUnavailable(

@@ -181,7 +181,7 @@ class AbcDiT(nn.Module):
 
     def compile_units(self) -> list[nn.Module]:
         """Modules the ``compile`` rung compiles one by one."""
-        return [self.img_backbone, *self.apool.values(), *self.blocks]
+        return [self.img_backbone, *self.blocks]  # the pooling blocks are small: left eager
 
     # ---- once per chunk ----------------------------------------------------------------
     def vision_tokens(self, pixels: dict[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:

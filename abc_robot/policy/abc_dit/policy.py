@@ -10,6 +10,9 @@ explicit or seeded noise, guidance, the compile ladder, warm-up).
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -23,7 +26,7 @@ from abc_robot.policy.compile import build_runner
 from abc_robot.policy.dit_policy import DiTPolicy
 from abc_robot.runtime.config import from_dict
 
-__all__ = ["AbcDitPolicy", "build_model", "load_weights", "from_checkpoint"]
+__all__ = ["AbcDitPolicy", "build_model", "load_weights", "from_checkpoint", "random_policy", "abc_dit_bench_policy"]
 
 
 class AbcDitPolicy(DiTPolicy):
@@ -99,3 +102,32 @@ def from_checkpoint(checkpoint: Checkpoint, device: str = "cpu", compile: str = 
     sd, _ = read_released(checkpoint.file(weights))
     load_weights(model, sd, str(checkpoint.file(weights)))
     return AbcDitPolicy(model.to(device), checkpoint, device=device, compile=compile, seed=seed)
+
+
+def random_policy(
+    cfg: AbcDitConfig, device: str = "cpu", seed: int = 0, compile: str = "eager", flow_steps: int = 10
+) -> AbcDitPolicy:
+    """ABC-DiT of shape ``cfg`` with random weights, unit norm stats and a random task (benchmarks, tests).
+
+    The network is built on ``device`` directly (the XL shape never passes through host memory).
+    """
+    from abc_robot.policy.abc_dit.released import checkpoint_config
+    from abc_robot.policy.checkpoint import NormStats
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AbcDiT(cfg)
+    model.set_task(torch.randn(cfg.task_embed_dim))
+    zs, os_ = np.zeros(cfg.state_dim), np.ones(cfg.state_dim)
+    za, oa = np.zeros(cfg.action_dim), np.ones(cfg.action_dim)
+    config = checkpoint_config(None, cfg.to_dict(), "random", "")
+    config = replace(config, sampler=replace(config.sampler, flow_steps=flow_steps))
+    ckpt = Checkpoint(Path("<random>"), config, NormStats(zs, os_, za, oa))
+    return AbcDitPolicy(model.eval(), ckpt, device=device, compile=compile, seed=seed)
+
+
+def abc_dit_bench_policy(size: str, device: str) -> AbcDitPolicy:
+    """``small`` (:data:`~abc_robot.policy.abc_dit.config.SMALL`) or ``xl`` (the released shape), random weights."""
+    from abc_robot.policy.abc_dit.config import SMALL, XL
+
+    return random_policy(XL if size == "xl" else SMALL, device)

@@ -103,14 +103,15 @@ def task_file(prompt: str) -> str:
     return f"task_{hashlib.sha1(prompt.encode('utf-8')).hexdigest()[:12]}.npy"
 
 
-def _checkpoint_config(pt: Path, params: dict[str, Any], prompt: str, embedding: str) -> CheckpointConfig:
+def checkpoint_config(pt: Path | None, params: dict[str, Any], prompt: str, embedding: str) -> CheckpointConfig:
+    """Our checkpoint spec for ABC-DiT of sizes ``params`` whose weights are the released file ``pt``."""
     state_dim, action_dim = int(params["state_dim"]), int(params["action_dim"])
     state = {"left": state_dim // 2, "right": state_dim // 2} if state_dim % 2 == 0 else {"state": state_dim}
     return CheckpointConfig(
         model=ModelSpec(
             architecture=ARCHITECTURE,
             params={"config": params, "task_embedding": embedding, "prompt": prompt},
-            weights=str(pt),
+            weights=str(pt) if pt is not None else None,
         ),
         observation=ObservationSpec(cameras=tuple(params["camera_keys"]), image_size=(224, 224), state=state),
         action=ActionSpec(
@@ -184,7 +185,7 @@ def prepare_released(
         raise CheckpointError(
             f"{d / name}: task embedding has shape {vec.shape}, the model takes ({cfg.task_embed_dim},)"
         )
-    save_checkpoint_files(d, _checkpoint_config(src, cfg.to_dict(), prompt, name), stats)
+    save_checkpoint_files(d, checkpoint_config(src, cfg.to_dict(), prompt, name), stats)
     return d
 
 

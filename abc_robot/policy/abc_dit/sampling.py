@@ -17,6 +17,7 @@ The context (vision tokens, state and task embeddings) is computed once per chun
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import torch
 
@@ -26,8 +27,9 @@ from abc_robot.policy.sampler import SAMPLER_MODES, FlowSampler
 
 __all__ = ["AbcDitSampler", "BF16_TOLERANCE"]
 
-#: |bf16 CUDA-graph rung − fp32 eager| accepted, in normalized action units (bf16 keeps ~3 digits).
-BF16_TOLERANCE = 0.1
+#: |bf16 CUDA-graph rung − fp32 eager| accepted, relative to max(1, max |eager|) (bf16 keeps
+#: ~3 digits; a tiny random ABC-DiT measured 1.7 % on the CPU).
+BF16_TOLERANCE = 0.05
 
 
 class AbcDitSampler(FlowSampler):
@@ -38,6 +40,7 @@ class AbcDitSampler(FlowSampler):
     def __init__(self, model: AbcDiT, flow_steps: int = 10) -> None:
         super().__init__(model, flow_steps)  # type: ignore[arg-type]
         self.dtype = torch.float32  # of the weights and the flow state; inputs are cast to it
+        self.compiled_velocity: Callable[..., torch.Tensor] | None = None
 
     def prepare_cuda_graph(self) -> float:
         """Make this (cloned) sampler the CUDA-graph rung: bf16 weights, the velocity network compiled.
@@ -45,12 +48,14 @@ class AbcDitSampler(FlowSampler):
         As ABC deploys it: vision tokens and the static conditioning once per chunk
         (:meth:`AbcDiT.encode`), the velocity network through ``torch.compile`` (mode from
         ``$ABC_DIT_COMPILE_MODE``, default inductor's default), and the whole 10-step loop
-        captured as one graph by the caller. Returns the tolerance against fp32 eager.
+        captured as one graph by the caller. Returns the tolerance against fp32 eager
+        (relative, see :data:`BF16_TOLERANCE`).
         """
         self.model.to(torch.bfloat16)
         self.dtype = torch.bfloat16
         mode = os.environ.get("ABC_DIT_COMPILE_MODE") or None
-        self.model.abc_velocity = torch.compile(self.model.abc_velocity, dynamic=False, mode=mode)  # type: ignore[method-assign]
+        # ``soft`` differentiates through the network (vector-Jacobian product): it stays eager.
+        self.compiled_velocity = torch.compile(self.model.abc_velocity, dynamic=False, mode=mode)
         return BF16_TOLERANCE
 
     def forward(
@@ -70,6 +75,7 @@ class AbcDitSampler(FlowSampler):
         out_dtype = noise.dtype
         state_n, noise, prefix, weights, gain = (a.to(self.dtype) for a in (state_n, noise, prefix, weights, gain))
         ctx = model.encode(images, state_n)
+        velocity = self.compiled_velocity or model.abc_velocity
         n = self.flow_steps
         dt = 1.0 / n
         b = noise.shape[0]
@@ -82,7 +88,7 @@ class AbcDitSampler(FlowSampler):
             t_abc = 1.0 - k * dt  # ABC time of this step: 1 (noise) → 1/n
             if mode == "hard":
                 t = t_prefix * t_abc
-                x = x - dt * model.abc_velocity(x, t, ctx)
+                x = x - dt * velocity(x, t, ctx)
                 x = hard * prefix + (1.0 - hard) * x
                 continue
             t = torch.full((b,), t_abc, dtype=x.dtype, device=x.device)
@@ -105,7 +111,7 @@ class AbcDitSampler(FlowSampler):
                 (g,) = vjp_fn((prefix - x1_hat) * w)
                 x = x + dt * (v + gw * g)
             else:
-                x = x - dt * model.abc_velocity(x, t, ctx)
+                x = x - dt * velocity(x, t, ctx)
         if mode == "hard_inpaint":
             x = hard * prefix + (1.0 - hard) * x
         elif mode == "cov":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import gzip
 import html
 import os
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -228,7 +229,9 @@ class ClipTextEncoder:
     def __init__(self, weights: str | Path, vocab: str | Path) -> None:
         try:
             try:
-                sd = torch.jit.load(str(weights), map_location="cpu").state_dict()
+                with warnings.catch_warnings():  # OpenAI's file is TorchScript: jit.load is the reader for it
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    sd = torch.jit.load(str(weights), map_location="cpu").state_dict()
             except RuntimeError:  # a plain state dict (or a re-saved checkpoint)
                 sd = torch.load(str(weights), map_location="cpu", weights_only=True)
             self.tower = ClipTextTower.from_state_dict(dict(sd))
