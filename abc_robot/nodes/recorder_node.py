@@ -284,6 +284,7 @@ class RecorderNode(Node):
             mcap=mcap,
             write_abc=cfg.format != "mcap",
             episode_id=episode_id,
+            beat=self._stopping_heartbeat,
         )
         self.session.note(t0, "episode_start")
         self.start_gaps = dict(self.sub.gaps.gaps)

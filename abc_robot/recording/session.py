@@ -21,7 +21,7 @@ or before ``t0_ns`` on, up to the end stamp (:meth:`EpisodeSession.end_at`). Wit
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,8 @@ class EpisodeSession:
         write_abc: write the training layout (False: the MCAP alone).
         intrinsics: camera → intrinsics for the MCAP's calibration topics.
         episode_id: the episode's uuid (shared by both formats; default: a new one).
+        beat: called every 100 history messages taken in (a caller that must keep
+            heartbeating while the history is encoded).
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class EpisodeSession:
         write_abc: bool = True,
         intrinsics: Mapping[str, Mapping[str, Any]] | None = None,
         episode_id: str | None = None,
+        beat: Callable[[], None] | None = None,
     ) -> None:
         if mcap is None and not write_abc:
             raise ValueError("nothing to write: give an MCAP writer or write_abc=True")
@@ -145,6 +148,8 @@ class EpisodeSession:
             first = max([i for i, m in enumerate(seq) if int(m.stamp_ns) <= t0_ns] or [0])
             for i, msg in enumerate(seq):
                 self.add(topic, msg, to_mcap=i >= first)
+                if beat is not None and i % 100 == 99:
+                    beat()
 
     @property
     def num_steps(self) -> int:
