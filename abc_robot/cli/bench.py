@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("suite", choices=[*SUITES, "all"])
     ap.add_argument("--json", action="store_true", help="print one JSON object per suite")
     ap.add_argument("--quick", action="store_true", help="a few-second smoke run (numbers not meaningful)")
+    ap.add_argument("--model", default=None, help="policy suite: abc-dit-small | abc-dit-xl (ABC-DiT's ladder)")
     args = ap.parse_args(argv)
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     for name in suites:
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.suite != "all":
                 return 2
             continue
-        rows = mod.run(quick=args.quick)
+        rows = mod.run(quick=args.quick, **({"model": args.model} if args.model else {}))
         report(name, rows, as_json=args.json, note=getattr(mod, "NOTE", None))
     return 0
 

@@ -24,7 +24,7 @@ from typing import Any
 from abc_robot.cli.console import node_figures
 from abc_robot.cli.page import add_page_args
 from abc_robot.cli.view import add_view_args
-from abc_robot.errors import ConfigError
+from abc_robot.errors import AbcRobotError, ConfigError
 
 __all__ = ["main", "rollout_summary"]
 
@@ -56,9 +56,18 @@ def rollout_summary(statuses: dict[str, dict[str, Any]], results: list[Any], dur
     return out
 
 
+def _released_checkpoint(args: argparse.Namespace) -> Path:
+    """The checkpoint directory of a released ABC-DiT ``.pt`` (written beside it; the task embedding cached there)."""
+    from abc_robot.policy.abc_dit.released import prepare_released
+    from abc_robot.policy.abc_dit.text import task_prompt
+
+    prompt = args.prompt if args.prompt is not None else (task_prompt(args.task) if args.task else None)
+    return prepare_released(args.policy, prompt=prompt, clip=args.clip_weights, task_embedding=args.task_embedding)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="abc-rollout", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--policy", default=None, help="checkpoint directory (not with --policy-host)")
+    ap.add_argument("--policy", default=None, help="checkpoint directory, or a released ABC-DiT .pt (not with --policy-host)")
     ap.add_argument("--policy-host", default=None, metavar="tcp://HOST:PORT", help="a policy worker on another host (abc-policy serve there)")
     ap.add_argument("--keys", default=None, help="CURVE key ring for --policy-host (default: $ABC_KEYS or ~/.config/abc_robot/keys)")
     ap.add_argument("--uplink", default="tcp://0.0.0.0:5600", help="with --policy-host: where the rig publishes observations")
@@ -66,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sim", action="store_true", help="roll out in MuJoCo (the only mode without a rig)")
     ap.add_argument("--rig", help="rig directory rigs/<name>: the rollout graph of launch/templates/rollout.yaml, the operator judging")
     ap.add_argument("--episodes", type=int, default=1)
-    ap.add_argument("--task", default=None)
+    ap.add_argument("--task", default=None, help="sim task; for a released ABC-DiT .pt also its prompt (dashes/underscores → spaces)")
+    ap.add_argument("--prompt", default=None, help="released ABC-DiT .pt: the exact task prompt for its CLIP embedding")
+    ap.add_argument("--clip-weights", default=None, help="ViT-B-32.pt or its directory (default: $ABC_CLIP_DIR, ~/.cache/clip)")
+    ap.add_argument("--task-embedding", default=None, help="released ABC-DiT .pt: a precomputed task embedding (.npy) instead of CLIP")
     ap.add_argument("--seed", type=int, default=1000, help="seed of the first episode")
     ap.add_argument("--compile", default="eager", help="eager | compile | fullgraph | cudagraphs | tensorrt | best")
     ap.add_argument("--time-limit", type=float, default=20.0, help="episode time limit [s]")
@@ -98,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     from abc_robot.runtime.supervisor import Supervisor
 
     overrides = parse_sets(args.set)
+    if args.policy is not None and Path(args.policy).is_file():
+        try:
+            args.policy = str(_released_checkpoint(args))
+        except AbcRobotError as exc:
+            print(f"abc-rollout: refused: {exc}", file=sys.stderr)
+            return 2
     if args.policy is not None:
         overrides.setdefault("policy", {}).update({"checkpoint": str(Path(args.policy).resolve()), "compile": args.compile})
     if args.task:
