@@ -99,7 +99,7 @@ class Browser:
             value = self.js(expression)
             if value:
                 return value
-            time.sleep(0.2)
+            time.sleep(1.0)
         return None
 
     def click_button(self, label: str) -> bool:

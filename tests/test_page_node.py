@@ -17,9 +17,8 @@ import pytest
 from abc_robot.cli.page import add_page_args, with_page
 from abc_robot.cli.teleop import LAUNCH_DIR
 from abc_robot.nodes.page_node import PageConfig, add_page_node
-from abc_robot.nodes.registry import resolve
+from abc_robot.nodes.registry import load_graph, resolve
 from abc_robot.runtime.config import from_dict
-from abc_robot.nodes.registry import load_graph
 from abc_robot.transport.bus import Publisher
 from abc_robot.transport.messages import Event
 

@@ -19,6 +19,7 @@ checkpoint aliases), no policy figures; arms, cameras, modes and buttons stay.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,9 +106,7 @@ class _Arm:
         from viser.extras import ViserUrdf
 
         xyzw = Rotation.from_euler("xyz", base.get("base_rpy_rad", [0, 0, 0])).as_quat()
-        server.scene.add_frame(
-            root, position=tuple(base["base_xyz_m"]), wxyz=(xyzw[3], *xyzw[:3]), show_axes=False
-        )
+        server.scene.add_frame(root, position=tuple(base["base_xyz_m"]), wxyz=(xyzw[3], *xyzw[:3]), show_axes=False)
         self.urdf = ViserUrdf(server, urdf, root_node_name=root, mesh_color_override=color)
         self.limits = self.urdf.get_actuated_joint_limits()
         self.names = self.urdf.get_actuated_joint_names()
@@ -155,8 +154,8 @@ class PageNode(Node):
         self.clients = 0
         self.live: LatestSubscriber | None = None
         self._models: dict[str, _Arm] = {}
-        self._images: dict[str, Any] = {}
-        self._shown_index: dict[str, int] = {}
+        self._views: Any = None
+        self._shown_seqs: list[int] = []
         self._labels: Any = None
         self._episode_md: Any = None
         self._next_camera_ns = 0
@@ -181,15 +180,19 @@ class PageNode(Node):
             self._models[arm] = _Arm(server, f"/{arm}", _urdf_path(layout_path, spec["urdf"]), spec, None)
             ghost_urdf = _urdf_path(layout_path, spec.get("leader_urdf", spec["urdf"]))
             self._models[f"{arm}_ghost"] = _Arm(server, f"/{arm}_leader", ghost_urdf, spec, (0.2, 0.6, 1.0, 0.35))
+        # The views side by side in one image (one update per tick, and all three stay in sight).
+        self._views = server.gui.add_image(
+            np.zeros((90, 120 * max(1, len(cfg.cameras)), 3), np.uint8),
+            label=" · ".join(cfg.cameras) or "no cameras",
+            format="jpeg",
+            jpeg_quality=80,
+        )
         with server.gui.add_folder("Controls"):
             for label, (kind, value) in BUTTONS.items():
                 button = server.gui.add_button(label, color=_COLORS.get(label))
                 button.on_click(self._on_click(kind, value))
         self._episode_md = server.gui.add_markdown(self._episode_text())
         self._labels = server.gui.add_markdown(self._arms_text())
-        blank = np.zeros((120, 160, 3), np.uint8)
-        for cam in cfg.cameras:
-            self._images[cam] = server.gui.add_image(blank, label=cam, format="jpeg", jpeg_quality=80)
         self.log(f"page on http://{cfg.host}:{server.get_port()}")
 
     # ---- buttons: the same messages as the keys --------------------------------------------
@@ -260,12 +263,30 @@ class PageNode(Node):
             self._set_text(self._episode_md, self._episode_text())
         if now_ns >= self._next_camera_ns:
             self._next_camera_ns = now_ns + int(1e9 / cfg.camera_hz)
-            for cam, handle in self._images.items():
-                frame = self.live.get(f"camera/{cam}")
-                if isinstance(frame, CameraFrame) and frame.encoding == "raw":
-                    if self._shown_index.get(cam) != frame.seq:
-                        self._shown_index[cam] = frame.seq
-                        handle.image = frame.image
+            self._show_views()
+
+    def _show_views(self) -> None:
+        """The newest frame of each camera, at a common height, side by side."""
+        frames = [self.live.get(f"camera/{c}") if self.live else None for c in self.config.cameras]
+        seqs = [f.seq if isinstance(f, CameraFrame) else -1 for f in frames]
+        if seqs == self._shown_seqs or all(s < 0 for s in seqs):
+            return
+        self._shown_seqs = seqs
+        h = max((int(f.image.shape[0]) for f in frames if isinstance(f, CameraFrame) and f.encoding == "raw"), default=0)
+        if h == 0:
+            return
+        tiles = []
+        for f in frames:
+            if isinstance(f, CameraFrame) and f.encoding == "raw" and f.image.ndim == 3:
+                img = f.image
+                if img.shape[0] != h:  # nearest-neighbour resize to the common height
+                    rows = np.arange(h) * img.shape[0] // h
+                    cols = np.arange(img.shape[1] * h // img.shape[0]) * img.shape[0] // h
+                    img = img[rows][:, cols]
+                tiles.append(img)
+            else:
+                tiles.append(np.zeros((h, h, 3), np.uint8))  # no frame yet: a black tile
+        self._views.image = np.concatenate(tiles, axis=1)
 
     @staticmethod
     def _set_text(handle: Any, text: str) -> None:
@@ -303,7 +324,13 @@ class PageNode(Node):
             self.live.close()
             self.live = None
         if self.server is not None:
-            self.server.stop()
+            # viser's stop can wait on a browser that no longer answers: never let it hold
+            # up the graph's ordered stop (the supervisor kills a node that overstays).
+            stopper = threading.Thread(target=self.server.stop, name="page-stop", daemon=True)
+            stopper.start()
+            stopper.join(2.0)
+            if stopper.is_alive():
+                self.log("page server did not stop within 2 s; leaving it to the process exit")
             self.server = None
 
     def status(self) -> dict[str, Any]:
@@ -357,5 +384,6 @@ def add_page_node(graph: Any, *, host: str = "127.0.0.1", port: int = 8080, blin
         "console": console,
         "blind": blind,
     }
-    nodes.append(NodeSpec(name="page", kind="page", role="sink", on_failure="ignore", nice=5, params=params))
+    # nice 0 like the cameras: the followers run SCHED_FIFO above every nice level anyway.
+    nodes.append(NodeSpec(name="page", kind="page", role="sink", on_failure="ignore", nice=0, params=params))
     return dataclasses.replace(graph, nodes=nodes)
