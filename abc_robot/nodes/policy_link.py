@@ -198,7 +198,7 @@ class PolicyLinkNode(Node):
         elif self.handshake == "waiting":
             why = f"no connection to the worker at {self.config.remote}"
         else:
-            why = f"nothing from the worker for {(now_ns - since) / 1e9:.1f} s (stopped, or the network stalls)"
+            why = f"nothing from the worker for over {self.config.link_timeout_s:g} s (stopped, or the network stalls)"
         if why != self.down_reason:
             self.down_count += 1
             self.log(f"link down: {why}; the arms hold on their watchdog")
