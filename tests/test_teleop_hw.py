@@ -92,6 +92,9 @@ def devices(run_dir):
         "reply_timeout_s": 0.05,
         "silent_after_s": 0.5,
         "enable_attempts": 5,
+        # The emulated joints carry no gravity (the Damiao emulator's default plant): a
+        # gravity feed-forward would push them off every target, the rest pose included.
+        "gravity_compensation": False,
     }
     yam = DamiaoChainEmulator(
         group,
