@@ -58,7 +58,7 @@ def yam_bus():
         "bus_options": opts,
         "control_hz": 200.0,
         "reply_timeout_s": 0.02,
-        "silent_after_s": 0.3,
+        "silent_after_s": 0.5,
         "gravity_scale": [1.0] * 6,  # the plant's gravity is the model's exactly
     }
     cfg = YamConfig(**params)
@@ -101,7 +101,7 @@ def test_follower_tracks_through_the_yam_driver_and_torque_is_off_after_signal(r
     procs = _start(run_dir, yam_params)
     state = LatestSubscriber(f"ipc://{run_dir}/follower_left", ["follower/left/state", "follower/left/command"])
     try:
-        assert wait_for(lambda: all(emu.enabled), 40), f"follower never enabled the motors; states {emu.states}"
+        assert wait_for(lambda: all(emu.enabled), 90), f"follower never enabled the motors; states {emu.states}"
         start = emu.positions.copy()
         assert wait_for(lambda: np.abs(emu.positions[:6] - start[:6]).max() > 0.05, 20), "the arm never moved"
 
@@ -134,7 +134,7 @@ def test_sigkilled_follower_leaves_motors_to_their_own_timeout(run_dir, yam_bus)
     emu, yam_params = yam_bus
     procs = _start(run_dir, yam_params)
     try:
-        assert wait_for(lambda: all(emu.enabled), 40), f"follower never enabled the motors; states {emu.states}"
+        assert wait_for(lambda: all(emu.enabled), 90), f"follower never enabled the motors; states {emu.states}"
         assert wait_for(lambda: np.abs(emu.plant.joint_q() - REST_Q).max() > 0.5, 20), "the arm never rose"
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)

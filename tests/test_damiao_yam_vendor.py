@@ -29,7 +29,7 @@ _channels = itertools.count()
 # Generous timing for a loaded 2-core machine; the plant's exact model wants scale 1.
 FAST = {
     "reply_timeout_s": 0.02,
-    "silent_after_s": 0.3,
+    "silent_after_s": 0.5,
     "silent_after_cycles": 5,
     "control_hz": 200.0,
     "gravity_scale": (1.0,) * 6,

@@ -33,7 +33,7 @@ class YamGravityPlant:
         friction: viscous friction per joint [N·m·s/rad] (6).
         urdf: the follower description.
         stop_stiffness / stop_damping: end stops [N·m/rad], [N·m·s/rad].
-        gripper_inertia: [kg·m²] of the gripper motor and its linkage.
+        gripper_inertia: [kg·m²] of the gripper motor and its linkage (reflected).
     """
 
     def __init__(
@@ -48,7 +48,7 @@ class YamGravityPlant:
         urdf: str = "yam_follower.urdf",
         stop_stiffness: float = 2000.0,
         stop_damping: float = 5.0,
-        gripper_inertia: float = 0.005,
+        gripper_inertia: float = 0.02,
     ) -> None:
         arm = ArmModel.from_urdf(urdf)
         self.model = arm.model
@@ -79,7 +79,9 @@ class YamGravityPlant:
         self.dq += ddq * dt_s
         self.q += self.dq * dt_s
         tg = float(torque_nm[6]) - 0.01 * self.dg
-        tg += float(self._stops(np.array([self.g]), np.array([self.dg]), np.array([self.g_lo]), np.array([self.g_hi]))[0])
+        pen = min(self.g - self.g_lo, 0.0) + max(self.g - self.g_hi, 0.0)
+        if pen:  # a softer stop than the joints': the gripper's inertia is small
+            tg += -200.0 * pen - 2.0 * self.dg
         self.dg += tg / self.g_inertia * dt_s
         self.g += self.dg * dt_s
 
