@@ -1,0 +1,142 @@
+"""The operator's page in a real browser while ``abc-teleop --sim --page`` runs: headless
+Chromium loads it; its screenshot shows both arms and the three camera views (checked
+from the pixels); clicking ESTOP puts both followers in ESTOP (read from what they
+publish), HOLD then TELEOP re-engages them."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from abc_robot.transport.bus import LatestSubscriber
+from abc_robot.transport.messages import JointCommand
+
+from .cdp import Browser, chromium_path
+from .test_page_node import free_port
+from .utils import REPO, wait_for
+
+ARMS = ("left", "right")
+#: Where a screenshot is kept for the README when ABC_PAGE_SCREENSHOT names a file.
+SHOT_ENV = "ABC_PAGE_SCREENSHOT"
+
+
+@pytest.fixture(scope="module")
+def teleop():
+    """``abc-teleop --sim --headless --page`` as a process; yields (url, run_dir, process)."""
+    tmp = tempfile.mkdtemp(prefix="abcp-", dir="/tmp")  # short: ipc paths live in it
+    port = free_port()
+    env = dict(os.environ, TMPDIR=tmp, MUJOCO_GL="egl")
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    cmd = [sys.executable, "-m", "abc_robot.cli.teleop", "--sim", "--headless", "--duration", "900"]
+    log = open(os.path.join(tmp, "teleop.log"), "w+")
+    proc = subprocess.Popen([*cmd, "--page", "--page-port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            return True
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return bool(glob.glob(os.path.join(tmp, "abc-*", "follower_right")))
+        except OSError:
+            return False
+
+    try:
+        assert wait_for(up, 240, 0.5) and proc.poll() is None, Path(log.name).read_text()[-3000:]
+        (run_dir,) = glob.glob(os.path.join(tmp, "abc-*"))
+        yield url, run_dir, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # the ordered stop
+            try:
+                proc.wait(120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def _modes(sub: LatestSubscriber) -> dict[str, str]:
+    sub.poll()
+    out = {}
+    for arm in ARMS:
+        cmd = sub.get(f"follower/{arm}/command")
+        out[arm] = cmd.mode if isinstance(cmd, JointCommand) else "-"
+    return out
+
+
+def _wait_modes(sub: LatestSubscriber, mode: str, timeout_s: float = 60.0) -> bool:
+    return wait_for(lambda: set(_modes(sub).values()) == {mode}, timeout_s, 0.1)
+
+
+def _purple(img: np.ndarray) -> np.ndarray:
+    """Mask of the follower links' purple (URDF material 0.32 0.12 0.50, shaded). BGR image."""
+    b, g, r = (img[..., i].astype(int) for i in range(3))
+    return (b > g + 40) & (r > g + 25) & (b > 60)
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium: scripts/setup.sh installs it")
+def test_page_shows_arms_and_cameras_and_its_buttons_drive_the_followers(teleop):
+    url, run_dir, proc = teleop
+    sub = LatestSubscriber([f"ipc://{run_dir}/follower_{a}" for a in ARMS], [f"follower/{a}/command" for a in ARMS])
+    browser = Browser(1100, 760)
+    try:
+        assert _wait_modes(sub, "TELEOP", 120), _modes(sub)
+        browser.open(url)
+        buttons = "[...document.querySelectorAll('button')].map(e => e.innerText.trim())"
+        assert browser.wait_js(f"{buttons}.includes('ESTOP')", 300), browser.js(buttons)
+        # The camera strip once real frames arrived (it starts as a small black placeholder).
+        strip = (
+            "(() => { const i = [...document.querySelectorAll('img')].find(e => e.naturalWidth >= 600);"
+            " if (!i || !i.complete) return null; const r = i.getBoundingClientRect();"
+            " return [r.x, r.y, r.width, r.height, i.naturalWidth, i.naturalHeight]; })()"
+        )
+        rect = browser.wait_js(strip, 300)
+        assert rect, browser.js("[...document.querySelectorAll('img')].map(e => e.naturalWidth)")
+        # The 3D scene fades its meshes in: screenshots until both arms are drawn.
+        panel_x = int(browser.js("document.querySelector('button').getBoundingClientRect().x")) - 20
+        for _ in range(10):
+            time.sleep(2.0)
+            png = browser.screenshot()
+            shot = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+            assert shot is not None and shot.shape[1] >= 1000
+            # Both arms in the 3D view: purple link pixels left and right of its middle
+            # (the left arm is drawn on the left: the view looks forward from behind the arms).
+            mask = _purple(shot[:, :panel_x])
+            left_px, right_px = int(mask[:, : panel_x // 2].sum()), int(mask[:, panel_x // 2 :].sum())
+            if left_px > 150 and right_px > 150:
+                break
+        assert left_px > 150 and right_px > 150, (left_px, right_px)
+        if os.environ.get(SHOT_ENV):
+            Path(os.environ[SHOT_ENV]).write_bytes(png)
+        # Three camera views: thirds of the strip, each a real rendered image (not flat, not black).
+        x, y, w, h = (int(round(v)) for v in rect[:4])
+        assert 0 <= y and y + h <= shot.shape[0], rect
+        for k in range(3):
+            tile = shot[y + 2 : y + h - 2, x + k * w // 3 + 2 : x + (k + 1) * w // 3 - 2]
+            assert tile.size and tile.mean() > 20 and tile.std() > 10, (k, tile.mean(), tile.std())
+
+        assert browser.click_button("ESTOP")
+        assert _wait_modes(sub, "ESTOP"), _modes(sub)
+        assert browser.click_button("HOLD")
+        assert _wait_modes(sub, "HOLD"), _modes(sub)
+        assert browser.click_button("TELEOP")
+        assert _wait_modes(sub, "TELEOP"), _modes(sub)
+        for arm in ARMS:
+            cmd = sub.get(f"follower/{arm}/command")
+            assert isinstance(cmd, JointCommand) and cmd.control_source == "operator" and cmd.torque
+    finally:
+        browser.close()
+        sub.close()
+    assert proc.poll() is None  # the graph kept running throughout
