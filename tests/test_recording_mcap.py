@@ -103,13 +103,13 @@ def test_topics_schemas_counts_and_rates(recorded):
         assert {len(m.position) for _, m in topics[arm_topic]} == {6}
         assert {len(m.position) for _, m in topics[arm_topic.replace("arm", "ee")]} == {1}
 
-    # Streams keep their own rates: the followers' several times the cameras' 30 Hz.
+    # Streams keep their own rates (not resampled to the 30 Hz clock): the followers faster than the cameras.
     def rate(topic: str) -> float:
         t = np.array([t for t, _ in topics[topic]], dtype=np.int64)
         assert np.all(np.diff(t) >= 0), topic
         return (len(t) - 1) / ((t[-1] - t[0]) / 1e9)
 
-    assert min(rate(t) for t in ROBOT + ACTIONS) > 2.5 * max(rate(t) for t in CAMERA_TOPICS.values())
+    assert min(rate(t) for t in ROBOT + ACTIONS) > 1.5 * max(rate(t) for t in CAMERA_TOPICS.values())
     assert schemas["/abc/left/ee"] == "foxglove.PoseInFrame" and schemas["/abc/events"] == "foxglove.Log"
     assert any("success" in m.message or "fail" in m.message for _, m in topics["/abc/events"])
 
