@@ -284,6 +284,8 @@ class DynamixelBus:
             # Nothing was sent: the fault of the request that left the line unclear stands.
             if self._fault is None:
                 self._set_fault(f"servo(s) {list(group.ids)}: late replies may still come (the barrier PING got no answer)")
+            elif self.lateness and self.lateness not in self._fault:
+                self._set_fault(self._with_lateness(self._fault))
             return
         if result == LATE:
             kind = "late reply (dropped)"

@@ -61,7 +61,7 @@ class Reading:
 
     Attributes:
         values: register values, shape (n_servos, n_fields), signed where the register is.
-        stamp_ns: ``time.monotonic_ns()`` when the read instruction was sent: the servos
+        stamp_ns: ``time.monotonic_ns()`` as the read instruction started out: the servos
             latch their registers as it arrives (a few µs later at 4 Mbaud).
         latency_ns: instruction sent → last reply parsed [ns].
     """
@@ -135,8 +135,11 @@ class SyncRead:
         g = self.group
         assert g is not None
         self._data, self._silent, self.error, self.alerts = {}, None, None, ()
-        result = g.fastSyncReadTxPacket() if fast else g.txPacket()
+        # Stamped as the request starts out: the servos cannot latch before it, whereas a
+        # stamp taken after the write can trail the latch by however long this process
+        # waited for the CPU in between (milliseconds on a busy machine).
         stamp = time.monotonic_ns()
+        result = g.fastSyncReadTxPacket() if fast else g.txPacket()
         if result != COMM_SUCCESS:
             port.is_using = False
             raise OSError(f"transmit failed: {ph.getTxRxResult(result)}")
