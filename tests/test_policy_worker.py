@@ -228,7 +228,7 @@ def test_remote_worker_over_tcp_with_curve(ckpt, run_dir, tmp_path):
 
 def test_configs_that_would_expose_or_mismatch_are_refused(ckpt, run_dir):
     rig = Rig(run_dir)
-    with pytest.raises(ConfigError, match="leaves the host: give curve_server"):
+    with pytest.raises(ConfigError, match=r"leaves the host: give the graph a key ring \(keys:\), curve_server keys"):
         _config(ckpt, rig, "tcp://0.0.0.0:47392")
     with pytest.raises(ConfigError, match="curve_client"):
         _config(ckpt, rig, f"ipc://{run_dir}/p", cameras=["tcp://10.0.0.5:5555"])
