@@ -350,7 +350,26 @@ def cameras(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckResult]:
         if not opts.devices:
             continue
         cfg = camera_config(rig, name)
-        yield from _camera(label, spec.kind, spec.params, cfg, opts)
+        yield from _camera_isolated(label, spec.kind, spec.params, cfg, opts)
+
+
+def _camera_in_child(label: str, kind: str, params: dict[str, Any], cfg: Any, opts: PreflightOptions) -> list[CheckResult]:
+    return list(_camera(label, kind, params, cfg, opts))
+
+
+def _camera_isolated(label: str, kind: str, params: dict[str, Any], cfg: Any, opts: PreflightOptions) -> Iterator[CheckResult]:
+    """:func:`_camera` in a child process: a camera driver that aborts (librealsense can,
+    in ``pipeline.stop``) fails this check instead of ending the command that runs it."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            yield from pool.submit(_camera_in_child, label, kind, params, cfg, opts).result()
+        except BrokenProcessPool:
+            fix = "re-plug the camera; if it repeats, update its firmware and librealsense"
+            yield CheckResult(label, "open", "fail", f"the {kind} driver crashed while the camera was checked", fix)
 
 
 def _camera(label: str, kind: str, params: dict[str, Any], cfg: Any, opts: PreflightOptions) -> Iterator[CheckResult]:
