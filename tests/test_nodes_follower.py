@@ -301,7 +301,10 @@ def test_intervention_takeover_and_release_are_continuous_and_never_snap_back(gr
     moved = [m for _, m in cmds.drain()]
     T_F1 = FOLLOWER.fk(np.asarray(moved[-1].q[:6]))
     np.testing.assert_allclose(T_F1[:3, 3] - T_F0[:3, 3], [0.04, 0.0, 0.0], atol=0.004)
-    assert all(m.control_source == "intervention" for m in moved), sorted({(m.mode, m.control_source) for m in moved})
+    # Nothing but the intervention drives the arm meanwhile (a watchdog HOLD, when this
+    # process playing the leader is descheduled past 50 ms, is the follower doing right).
+    sources = {(m.mode, m.control_source) for m in moved}
+    assert sources <= {("INTERVENE", "intervention"), ("HOLD", "none")} and ("INTERVENE", "intervention") in sources, sorted(sources)
     release_q = np.asarray(moved[-1].q)
     # Release, while the policy still sends chunks computed before the release, aimed
     # at the old pose: the follower must not snap back to them.
