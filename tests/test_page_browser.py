@@ -86,6 +86,20 @@ def _purple(img: np.ndarray) -> np.ndarray:
     return (b > g + 40) & (r > g + 25) & (b > 60)
 
 
+def _two_arms(mask: np.ndarray, min_gap_px: int = 40) -> tuple[int, int]:
+    """Purple pixels left and right of the widest gap between purple columns ((0, 0) if
+    there is no gap of ``min_gap_px``: one blob, or nothing drawn)."""
+    cols = np.flatnonzero(mask.any(axis=0))
+    if len(cols) < 2:
+        return 0, 0
+    gaps = np.diff(cols)
+    k = int(np.argmax(gaps))
+    if gaps[k] < min_gap_px:
+        return 0, 0
+    split = int(cols[k]) + 1
+    return int(mask[:, :split].sum()), int(mask[:, split:].sum())
+
+
 @pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium: scripts/setup.sh installs it")
 def test_page_shows_arms_and_cameras_and_its_buttons_drive_the_followers(teleop):
     url, run_dir, proc = teleop
@@ -105,16 +119,18 @@ def test_page_shows_arms_and_cameras_and_its_buttons_drive_the_followers(teleop)
         rect = browser.wait_js(strip, 300)
         assert rect, browser.js("[...document.querySelectorAll('img')].map(e => e.naturalWidth)")
         # The 3D scene fades its meshes in: screenshots until both arms are drawn.
-        panel_x = int(browser.js("document.querySelector('button').getBoundingClientRect().x")) - 20
+        # Left of the control panel (its ESTOP button; other buttons, such as a notice's
+        # close button, may come first in the document).
+        estop_x = "[...document.querySelectorAll('button')].find(e => e.innerText.trim() === 'ESTOP').getBoundingClientRect().x"
+        panel_x = int(browser.js(estop_x)) - 20
         for _ in range(10):
             time.sleep(2.0)
             png = browser.screenshot()
             shot = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
             assert shot is not None and shot.shape[1] >= 1000
-            # Both arms in the 3D view: purple link pixels left and right of its middle
-            # (the left arm is drawn on the left: the view looks forward from behind the arms).
-            mask = _purple(shot[:, :panel_x])
-            left_px, right_px = int(mask[:, : panel_x // 2].sum()), int(mask[:, panel_x // 2 :].sum())
+            # Both arms in the 3D view: two separate clusters of purple (motor housing)
+            # pixels, one per arm, split at the widest gap between purple columns.
+            left_px, right_px = _two_arms(_purple(shot[:, :panel_x]))
             if left_px > 150 and right_px > 150:
                 break
         assert left_px > 150 and right_px > 150, (left_px, right_px)
