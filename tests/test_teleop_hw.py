@@ -81,7 +81,7 @@ def devices(run_dir):
     except Exception as exc:  # noqa: BLE001 - whatever the OS refuses, say so
         for d in (*leaders.values(), dxl):
             d.stop()
-        pytest.skip(f"udp_multicast CAN interface unavailable here ({exc})")
+        pytest.fail(f"udp_multicast CAN interface unavailable here ({exc}): the hardware graph's YAM arm needs it (Linux multicast on loopback)")
     yam_params = {
         "interface": "udp_multicast",
         "channel": group,
