@@ -43,13 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zmq
 
 from abc_robot.errors import AbcRobotError
 from abc_robot.runtime.director import DirectorConfig, EpisodeDirector, graph_ready
 from abc_robot.runtime.episode_state import END_KINDS
 from abc_robot.runtime.launch import LaunchGraph
 from abc_robot.runtime.supervisor import Supervisor
-from abc_robot.transport.bus import Publisher, ReliableSubscriber
+from abc_robot.transport.bus import ReliableSubscriber
 from abc_robot.transport.codec import encode
 from abc_robot.transport.messages import Event, JointCommand, JointState
 
@@ -123,7 +124,6 @@ class FaultRecord:
     t_s: float
     hold_ms: float | None = None
     note: str = ""
-    outage_ns: tuple[int, int] | None = None  # a killed recorder: down from, up again at [monotonic ns]
 
 
 def chaos_graph(graph: LaunchGraph, run_dir: str) -> LaunchGraph:
@@ -286,7 +286,9 @@ def run_campaign(cfg: ChaosConfig, log: Callable[[str], None] = print) -> dict[s
     kinds = {n.name: n.kind for n in graph.nodes}
     sup = Supervisor(graph, run_dir=run_dir, log=sys.stderr, echo_logs=True)
     os.environ["ABC_RUN_DIR"] = run_dir
-    rogue = Publisher(f"ipc://{run_dir}/chaos", "rogue")
+    # A bare PUB socket: it sends raw frames, what no well-formed publisher would.
+    rogue: zmq.Socket = zmq.Context.instance().socket(zmq.PUB)
+    rogue.bind(f"ipc://{run_dir}/chaos")
     started = {"episodes": 0, "episode_errors": 0}
     spans: dict[str, list[int]] = {}  # episode token → [start, end] [monotonic ns]
     current = {"token": ""}
@@ -363,7 +365,7 @@ def run_campaign(cfg: ChaosConfig, log: Callable[[str], None] = print) -> dict[s
         director.stop()
         commands.stop()
         recorders.stop()
-        rogue.close()
+        rogue.close(linger=0)
     inj.join(30)
     statuses = sup.statuses()
     # What the recorder's next start would do: recover the episodes it was cut off in.
@@ -449,7 +451,7 @@ def _inject(
     sup: Supervisor,
     kinds: dict[str, str],
     commands: _Commands,
-    rogue: Publisher,
+    rogue: zmq.Socket,
     rng: random.Random,
     cfg: ChaosConfig,
     t_s: float,
@@ -477,8 +479,7 @@ def _inject(
                 deadline = time.monotonic() + 90.0
                 while time.monotonic() < deadline and not (np_.proc is not None and np_.proc.pid != proc.pid and np_.last_heartbeat_ns):
                     time.sleep(0.05)
-                rec.outage_ns = (t_ns, time.monotonic_ns())
-                rec.note = f"recorder down {(rec.outage_ns[1] - t_ns) / 1e9:.1f} s"
+                rec.note = f"recorder down {(time.monotonic_ns() - t_ns) / 1e9:.1f} s"
         else:
             pause = rng.uniform(0.2, 2.0)
             os.killpg(proc.pid, signal.SIGSTOP)
@@ -496,7 +497,7 @@ def _inject(
         log(f"chaos: {kind} {node} at {t_s:.1f} s{'' if rec.hold_ms is None else f', held in {rec.hold_ms:.1f} ms'}")
         return rec
     if kind == "rogue":
-        sock = rogue._sock  # raw frames: what no well-formed publisher would send
+        sock = rogue
         frames = _rogue_frames(rng)
         for msg in frames:
             sock.send_multipart(msg)
