@@ -118,7 +118,7 @@ def test_gripper_reads_zero_closed_one_open_with_measured_stops_and_capped_force
         gripper_stops="measure", gripper_open_rad=3.0, gripper_closed_rad=1.0,
         plant_kwargs={"gripper_stops_rad": (0.4, 6.97)},
     )  # fmt: skip
-    assert arm._g_closed == pytest.approx(0.4, abs=0.05) and arm._g_open == pytest.approx(6.97, abs=0.05)
+    assert arm.map.g_closed == pytest.approx(0.4, abs=0.05) and arm.map.g_open == pytest.approx(6.97, abs=0.05)
     arm.command(np.array([*READY, 0.0]))
     assert wait_for(lambda: abs(plant.g - 0.4) < 0.02 and arm.read_state().q[6] < 0.01, 15), plant.g  # closed
     # Squeezing on the stop: the motor's torque is the grip-force cap, not kp × error.

@@ -24,8 +24,17 @@ Connect never enables nor disables a motor.
   position hold where the arm is, gravity compensated; commands are ignored until
   ``set_torque(True)`` (or a command) re-engages tracking from there.
 - ``stopped`` (a fault: a silent motor, a motor error, a joint ``limit_fault_rad`` past
-  its limit, a bus failure): the answering motors hold (``safe_stop: hold``) or float
-  damped (``damping``), gravity compensated; ``fault`` says why.
+  its limit, a bus failure): the answering motors hold (``safe_stop: hold``, gravity of
+  the arm as it is now as feed-forward) or float damped (``damping``), gravity
+  compensated; ``fault`` names the motor and why; ``read_state`` returns None and
+  ``command`` raises DeviceError, so the follower holds and says why. A motor whose link
+  is cut cannot be held by anyone: it runs its last frame until its own CAN timeout
+  (``can_timeout_s``), then damps (LOST_COMM), and the joint sinks under gravity at its
+  damped speed until its stop or the link is back. A stop caused only by lost links ends
+  by itself: once every motor has answered for ``reconnect_after_s``, the dropped-out
+  motors are cleared and enabled where they are now, the arm goes to ``held``, samples
+  return and the follower re-anchors on the measured pose (no snap). Any other fault
+  waits for ``set_torque(True)``.
 - **clean exit** (``close()``, also at interpreter exit): park at ``rest_q_rad`` (folded,
   each loaded joint on its lower stop) at ``park_speed_rad_s``, then release (disable)
   the motors there. If parking cannot finish, the motors are left to their own timeout.
@@ -61,6 +70,7 @@ from abc_robot.devices.damiao.protocol import (
     Special,
 )
 from abc_robot.devices.damiao.variants import GRIPPERS
+from abc_robot.devices.joint_map import JointMap
 from abc_robot.errors import DeviceError
 from abc_robot.runtime.rate import RateLoop
 
@@ -94,13 +104,13 @@ class YamArm(ArmBackend):
         self._bus: can.BusABC | None = None
         self.chain: DamiaoChain | None = None
         c = config
-        self._dir = np.array(c.directions, dtype=np.float64)
-        self._off = np.array(c.offsets_rad, dtype=np.float64)
+        #: Motor ↔ joint coordinates (offsets move by whole turns at connect; the gripper's
+        #: end stops are set by their measurement).
+        self.map = JointMap(c.offsets_rad, c.directions, c.gripper_closed_rad, c.gripper_open_rad)
         self._lower = np.array(c.joint_lower_rad)
         self._upper = np.array(c.joint_upper_rad)
         self._kp = np.array(c.kp, dtype=np.float64)
         self._kd = np.array(c.kd, dtype=np.float64)
-        self._g_open, self._g_closed = float(c.gripper_open_rad), float(c.gripper_closed_rad)
         grip = GRIPPERS[c.gripper]
         #: [N·m] gripper motor torque cap: the grip force through the linkage's stroke ratio.
         self.grip_torque_nm = c.grip_force_n * grip.finger_stroke_m / grip.motor_stroke_rad
@@ -108,6 +118,8 @@ class YamArm(ArmBackend):
         self._gravity_scale = np.array(c.gravity_scale, dtype=np.float64)
         self._state = _OFF
         self._fault: str | None = None
+        self._link_stop = False  # the safe stop was caused by lost links only (it ends by itself)
+        self._back_since_ns = 0  # since when every motor answers again in such a stop
         self._target = np.zeros(7)  # motor-side targets [rad]
         self._setpoint = np.zeros(7)  # slewed motor-side setpoints [rad]
         self._hold = np.zeros(7)  # motor positions held in the held / stopped states
@@ -218,8 +230,10 @@ class YamArm(ArmBackend):
         """Set joint targets [rad] and the gripper opening [0, 1]; returns them after clamping.
 
         Enables torque first if it is off or held (raises DeviceError if a motor refuses).
-        After a fault the arm stays in its safe stop and the returned values are what
-        it actually holds (measured positions); ``fault`` says why.
+
+        Raises:
+            DeviceError: the arm is in its safe stop (``fault`` says why; ``read_state``
+                returns None meanwhile), or a motor refused to enable.
         """
         if self.chain is None:
             raise DeviceError("YamArm.command() before connect()")
@@ -227,18 +241,17 @@ class YamArm(ArmBackend):
         if q.shape != (7,) or not np.all(np.isfinite(q)):
             raise ValueError(f"command needs 7 finite values (6 joints [rad] + gripper [0, 1]), got {q!r}")
         clamped = np.concatenate([np.clip(q[:6], self._lower, self._upper), [np.clip(q[6], 0.0, 1.0)]])
+        if self._state == _STOPPED:
+            raise DeviceError(f"YAM arm {self.arm or self.config.channel}: {self._fault}")
         if self._state in (_OFF, _HELD):
             self.set_torque(True)
         with self._bus_lock:
-            if self._state == _ON:
-                self._target = self._to_motor(clamped)
-                out = clamped
-            else:
-                sample = self._sample
-                out = sample.q.copy() if sample is not None else clamped
+            if self._state != _ON:  # a fault while enabling
+                raise DeviceError(f"YAM arm {self.arm or self.config.channel}: {self._fault or 'not tracking'}")
+            self._target = self._to_motor(clamped)
         if self._thread is None:
             self.cycle()
-        return out
+        return clamped
 
     def set_torque(self, enabled: bool) -> None:
         """Track from where the arm is (True), or hold it there, stiff and gravity compensated (False).
@@ -336,7 +349,7 @@ class YamArm(ArmBackend):
 
             m = self._gravity_model
             g = pin.computeGeneralizedGravity(m.model, m.data, np.asarray(q_joint, dtype=np.float64))
-            tau[:6] = self._dir * self._gravity_scale * np.asarray(g)
+            tau[:6] = self.map.sign * self._gravity_scale * np.asarray(g)
         return tau
 
     def cycle(self) -> None:
@@ -354,8 +367,12 @@ class YamArm(ArmBackend):
                 step = speed * dt
                 self._setpoint += np.clip(self._target - self._setpoint, -step, step)
                 cmds = self._hold_commands(self._setpoint)
-            elif self._state == _HELD or (self._state == _STOPPED and c.safe_stop == "hold"):
+            elif self._state == _HELD:
                 cmds = self._hold_commands(self._hold)
+            elif self._state == _STOPPED and c.safe_stop == "hold":
+                # Gravity of the arm as it is now: a joint whose motor dropped out moves,
+                # and the load it puts on the held joints moves with it.
+                cmds = self._hold_commands(self._hold, self._joint_q())
             elif self._state == _STOPPED:
                 ff = self.gravity_torque(self._joint_q())
                 kd = [*np.maximum(c.grav_comp_kd, c.damping_kd), c.damping_kd]
@@ -367,10 +384,11 @@ class YamArm(ArmBackend):
             self._check_health(time.monotonic_ns())
             self._update_sample(now)
 
-    def _hold_commands(self, p_motor: np.ndarray) -> list[MitCommand]:
-        """MIT frames holding ``p_motor`` with the variant's gains, gravity as feed-forward,
-        and the gripper's torque capped at the grip force."""
-        ff = self.gravity_torque(self._dir * (p_motor[:6] - self._off))
+    def _hold_commands(self, p_motor: np.ndarray, q_gravity: np.ndarray | None = None) -> list[MitCommand]:
+        """MIT frames holding ``p_motor`` with the variant's gains, gravity (of the joints
+        ``q_gravity``, default those held) as feed-forward, and the gripper's torque capped
+        at the grip force."""
+        ff = self.gravity_torque(self.map.sign * (p_motor[:6] - self.map.off) if q_gravity is None else q_gravity)
         p = p_motor.copy()
         fb = self.chain.links[6].feedback if self.chain is not None else None
         if fb is not None and self._kp[6] > 0 and abs(fb.v) < _CLOG_SPEED_RAD_S:
@@ -383,35 +401,93 @@ class YamArm(ArmBackend):
     def _check_health(self, now: int) -> None:
         c = self.config
         assert self.chain is not None
-        problems = []
+        link: list[str] = []  # lost links: silent motors, motors that latched LOST_COMM
+        hard: list[str] = []  # anything else: a motor error, a joint past its limit
+        silent = False
         for i, ln in enumerate(self.chain.links):
             age_s = (now - ln.rx_ns) / 1e9 if ln.rx_ns else math.inf
             if ln.missed_cycles >= c.silent_after_cycles and age_s >= c.silent_after_s:
-                problems.append(f"{self._name(i)} silent for {age_s:.2f} s")
+                # No age in the text: it is the fault's name, stable while the fault lasts.
+                link.append(f"{self._name(i)} silent (no answer on {c.channel}: its CAN link or power)")
+                silent = True
             elif ln.feedback is not None and ln.feedback.is_error:
-                problems.append(f"{self._name(i)} reports {self._state_text(i)}")
+                lost = self._reports(i, MotorState.LOST_COMM)
+                (link if lost else hard).append(f"{self._name(i)} reports {self._state_text(i)}")
         if self._state == _ON:
             q = self._joint_q()
             over = np.maximum(self._lower - q, q - self._upper)
             for j in np.flatnonzero(over > c.limit_fault_rad).tolist():
-                problems.append(f"{self._name(j)} at {q[j]:.3f} rad is {over[j]:.3f} rad past its limit")
+                hard.append(f"{self._name(j)} at {q[j]:.3f} rad is {over[j]:.3f} rad past its limit")
+        if self._state == _STOPPED:
+            self._link_stop = self._link_stop and not hard
+            if self._link_stop and not silent:
+                # Every motor answers again: after reconnect_after_s of that, enable the
+                # ones that dropped out and hold the arm where it is.
+                self._back_since_ns = self._back_since_ns or now
+                if now - self._back_since_ns >= c.reconnect_after_s * 1e9:
+                    self._reconnect()
+                    return
+            else:
+                self._back_since_ns = 0
+        problems = link + hard
         if not problems:
             if self._fault is not None and self._state != _STOPPED:
                 self._fault = None  # e.g. a motor that answers again while torque is off
             return
         text = "; ".join(problems)
         if self._state in (_ON, _HELD, _PARKING):
-            self._enter_safe_stop(text)
+            self._enter_safe_stop(text, links_only=not hard)
         elif self._state == _STOPPED:
-            self._fault = f"safe stop ({c.safe_stop}): {text}; call set_torque(True) to re-enable"
+            self._set_fault(self._stop_text(text))
         else:
             self._set_fault(text)
 
-    def _enter_safe_stop(self, why: str) -> None:
+    def _stop_text(self, why: str) -> str:
+        then = (
+            "re-enabled by itself once every motor answers again"
+            if self._link_stop
+            else "call set_torque(True) to re-enable"
+        )
+        return f"safe stop ({self.config.safe_stop}): {why}; {then}"
+
+    def _enter_safe_stop(self, why: str, links_only: bool = False) -> None:
         assert self.chain is not None
         self._hold = self._measured()
         self._state = _STOPPED
-        self._set_fault(f"safe stop ({self.config.safe_stop}): {why}; call set_torque(True) to re-enable")
+        self._link_stop = links_only
+        self._back_since_ns = 0
+        self._set_fault(self._stop_text(why))
+
+    def _reconnect(self) -> None:
+        """End a safe stop caused by lost links: every motor answers again. The motors that
+        dropped out (LOST_COMM, or disabled) are cleared and enabled holding where they are
+        now (never where they were: that would snap the joint back); the arm is ``held``."""
+        assert self.chain is not None
+        c = self.config
+        chain = self.chain
+        self._back_since_ns = 0
+        todo = [i for i in range(7) if not self._reports(i, MotorState.ENABLED)]
+        back = ", ".join(self._name(i) for i in todo) or "no motor"
+        measured = self._measured()
+        hold = measured.copy() if c.safe_stop == "damping" else self._hold.copy()
+        hold[todo] = measured[todo]
+        if todo:
+            chain.special(Special.CLEAR_ERROR, c.reply_timeout_s, todo)
+        for _ in range(c.enable_attempts):
+            if not todo:
+                break
+            chain.special(Special.ENABLE, c.reply_timeout_s * 3, todo)
+            chain.mit(self._hold_commands(hold, self._joint_q()), c.reply_timeout_s)
+            todo = [i for i in todo if not self._reports(i, MotorState.ENABLED)]
+        if todo:
+            why = ", ".join(f"{self._name(i)} ({self._state_text(i)})" for i in todo)
+            self._set_fault(self._stop_text(f"answers again but does not enable: {why}"))
+            return
+        self._hold = hold
+        self._state = _HELD
+        self._link_stop = False
+        self._fault = None
+        self.fault_log.append(f"every motor answers again: {back} re-enabled, the arm held where it is")
 
     def _run(self) -> None:
         self.loop = RateLoop(self.config.control_hz)
@@ -509,7 +585,7 @@ class YamArm(ArmBackend):
             for direction in (-1.0, 1.0):
                 cmd = MitCommand(v=direction * c.gripper_probe_speed_rad_s, kd=kd)
                 # Generous: the full travel from a guess that may be far off, on a loaded host.
-                t_end = time.monotonic() + 10.0 + 3.0 * abs(self._g_open - self._g_closed) / c.gripper_probe_speed_rad_s
+                t_end = time.monotonic() + 10.0 + 3.0 * abs(self.map.span) / c.gripper_probe_speed_rad_s
                 still_since = None
                 while time.monotonic() < t_end:
                     chain.mit([None] * 6 + [cmd], wait)
@@ -534,9 +610,9 @@ class YamArm(ArmBackend):
             raise DeviceError(f"gripper travel measured {hi - lo:.2f} rad (stops {lo:.2f}, {hi:.2f}): is it blocked?")
         # Which end is open keeps the configured orientation (open above closed by default).
         if self.config.gripper_open_rad >= self.config.gripper_closed_rad:
-            self._g_closed, self._g_open = lo, hi
+            self.map.g_closed, self.map.g_open = lo, hi
         else:
-            self._g_closed, self._g_open = hi, lo
+            self.map.g_closed, self.map.g_open = hi, lo
 
     # ---- helpers ------------------------------------------------------------------------------
     def _park(self) -> bool:
@@ -573,10 +649,15 @@ class YamArm(ArmBackend):
         return np.array([ln.feedback.p if ln.feedback else 0.0 for ln in self.chain.links])
 
     def _joint_q(self) -> np.ndarray:
-        return self._dir * (self._measured()[:6] - self._off)
+        return self.map.sign * (self._measured()[:6] - self.map.off)
 
     def _update_sample(self, stamp_ns: int) -> None:
         assert self.chain is not None
+        if self._state == _STOPPED:
+            # In its safe stop the arm does not follow commands: the follower must hold
+            # (``fault`` says why) and re-anchor on the measured pose when this ends.
+            self._sample = None
+            return
         links = self.chain.links
         c = self.config
         stale = [
@@ -591,15 +672,11 @@ class YamArm(ArmBackend):
         p = np.array([ln.feedback.p for ln in links])  # type: ignore[union-attr]
         v = np.array([ln.feedback.v for ln in links])  # type: ignore[union-attr]
         t = np.array([ln.feedback.t for ln in links])  # type: ignore[union-attr]
-        span = self._g_open - self._g_closed
-        q = np.concatenate([self._dir * (p[:6] - self._off), [np.clip((p[6] - self._g_closed) / span, 0.0, 1.0)]])
-        dq = np.concatenate([self._dir * v[:6], [v[6] / span]])
-        eff = np.concatenate([self._dir * t[:6], [t[6] * math.copysign(1.0, span)]])
-        self._sample = ArmSample(q=q, stamp_ns=stamp_ns, dq=dq, effort=eff)
+        m = self.map
+        self._sample = ArmSample(q=m.joints(p), stamp_ns=stamp_ns, dq=m.rates(v), effort=m.efforts(t))
 
     def _to_motor(self, q: np.ndarray) -> np.ndarray:
-        grip = self._g_closed + q[6] * (self._g_open - self._g_closed)
-        return np.concatenate([self._off + self._dir * q[:6], [grip]])
+        return self.map.motors(q)
 
     def _resolve_turns(self) -> None:
         """Damiao positions are only known modulo 2π at power-up: pick, per joint, the
@@ -609,12 +686,12 @@ class YamArm(ArmBackend):
             fb = self.chain.links[i].feedback
             if fb is None:
                 continue
-            q = self._dir[i] * (fb.p - self._off[i])
+            q = self.map.sign[i] * (fb.p - self.map.off[i])
             if self._lower[i] - 0.2 <= q <= self._upper[i] + 0.2:
                 continue
             for k in (-2, -1, 1, 2):
                 if self._lower[i] - 0.2 <= q - k * _TWO_PI <= self._upper[i] + 0.2:
-                    self._off[i] += self._dir[i] * k * _TWO_PI
+                    self.map.off[i] += self.map.sign[i] * k * _TWO_PI
                     break
             else:
                 self._set_fault(f"{self._name(i)} reads {q:.2f} rad, outside its limits on every turn; check offsets")

@@ -86,6 +86,11 @@ class YamConfig:
             positions at the fault, gravity compensated) or ``damping`` (damped, gravity
             compensated: the arm floats and can be moved by hand).
         damping_kd: [N·m·s/rad] damping in the ``damping`` safe stop.
+        reconnect_after_s: [s] a safe stop caused only by lost links (silent motors, or
+            motors that latched LOST_COMM) ends by itself once every motor has answered
+            for this long: the returning motors are cleared and enabled holding where
+            they are, the arm is held (``held``), and the next command tracks from there
+            (so a flapping connector does not toggle the arm at the cycle rate).
         enable_attempts: enable / disable frames sent before a motor counts as refusing.
 
     Emulated arms (demos, launch tests) are the backend kind ``yam_emulated``
@@ -130,6 +135,7 @@ class YamConfig:
     silent_after_cycles: int = 5
     safe_stop: Literal["damping", "hold"] = "hold"
     damping_kd: float = 1.0
+    reconnect_after_s: float = 0.1
     enable_attempts: int = 3
 
     def __post_init__(self) -> None:
@@ -170,7 +176,7 @@ class YamConfig:
         if self.gripper_open_rad == self.gripper_closed_rad:
             raise _Invalid("gripper_closed_rad", "gripper_open_rad and gripper_closed_rad must differ")
         for name in (
-            "max_speed_rad_s", "reply_timeout_s", "silent_after_s", "grip_force_n", "can_timeout_s",
+            "max_speed_rad_s", "reply_timeout_s", "silent_after_s", "reconnect_after_s", "grip_force_n", "can_timeout_s",
             "park_speed_rad_s", "park_timeout_s", "gripper_probe_torque_nm", "gripper_probe_speed_rad_s",
             "limit_fault_rad",
         ):  # fmt: skip
