@@ -32,6 +32,34 @@ from abc_robot.transport.messages import CameraFrame, Message, Reply
 #: Buffers at least this large are sent without a copy (pyzmq's copy threshold).
 _ZERO_COPY_MIN = 65536
 
+# The hot path calls the socket's compiled methods with plain-int flags: pyzmq's
+# Python-level wrappers (send_multipart, recv_multipart, getsockopt with enum
+# arguments) cost a few µs per message in argument handling and enum arithmetic,
+# more than the send itself on a small message.
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_RCVMORE = int(zmq.RCVMORE)
+_Base: Any = zmq.Socket.__mro__[1]  # the compiled socket class under pyzmq's sugar
+_send = _Base.send
+_recv = _Base.recv
+_get = _Base.get
+
+
+def _recv_frames(sock: zmq.Socket) -> list[Any]:
+    """One multipart message, non-blocking (raises ``zmq.Again`` when none is queued).
+
+    The topic and header frames come back as ``bytes`` (a copy is cheaper than a
+    ``zmq.Frame`` for a few hundred bytes); array frames as ``zmq.Frame`` (no copy).
+    """
+    frames = [_recv(sock, _NOBLOCK)]
+    if _get(sock, _RCVMORE):
+        frames.append(_recv(sock, _NOBLOCK))
+        while _get(sock, _RCVMORE):
+            frames.append(_recv(sock, _NOBLOCK, copy=False))
+    return frames
+
 __all__ = [
     "Publisher",
     "LatestSubscriber",
@@ -78,6 +106,7 @@ class Publisher:
         self.source = source
         self.jpeg_quality = jpeg_quality
         self._seq: dict[bytes, int] = {}
+        self._topics: dict[str, bytes] = {}
         self._sock = (ctx or context()).socket(zmq.PUB)
         self._sock.setsockopt(zmq.SNDHWM, sndhwm)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -96,7 +125,9 @@ class Publisher:
         Returns:
             the sequence number given to the message.
         """
-        t = topic.encode()
+        t = self._topics.get(topic)
+        if t is None:
+            t = self._topics[topic] = topic.encode()
         seq = self._seq.get(t, 0)
         self._seq[t] = seq + 1
         msg.seq = seq
@@ -107,10 +138,14 @@ class Publisher:
         if self.jpeg_quality is not None and isinstance(msg, CameraFrame):
             msg = encode_jpeg(msg, self.jpeg_quality)
         frames = encode(t, msg)
-        # Zero-copy only pays for large buffers (pyzmq copies anything under 64 KiB
-        # anyway, after building a tracked Frame for it).
-        big = any(getattr(f, "nbytes", 0) >= _ZERO_COPY_MIN for f in frames[2:])
-        self._sock.send_multipart(frames, copy=not big)
+        if len(frames) == 2:  # a small message: topic and header (arrays inline)
+            _send(self._sock, t, _SNDMORE)
+            _send(self._sock, frames[1], 0)
+        else:
+            # Zero-copy only pays for large buffers (pyzmq copies anything under 64 KiB
+            # anyway, after building a tracked Frame for it).
+            big = any(getattr(f, "nbytes", 0) >= _ZERO_COPY_MIN for f in frames[2:])
+            self._sock.send_multipart(frames, copy=not big)
         self.sent += 1
         return seq
 
@@ -194,23 +229,26 @@ class LatestSubscriber(_SubscriberBase):
         Args:
             timeout_s: wait up to this long for the first message if none is queued.
         """
-        raw: dict[bytes, list[Any]] = {}
-        flags = zmq.NOBLOCK
-        if timeout_s > 0 and not self._sock.poll(int(timeout_s * 1000), zmq.POLLIN):
-            return {}
         sock = self._sock
+        if timeout_s > 0 and not sock.poll(int(timeout_s * 1000), zmq.POLLIN):
+            return {}
         # Ask the socket before each receive: a failed non-blocking receive raises
         # zmq.Again, which costs twice the question, and every control tick ends a poll.
-        while sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        if not _get(sock, _EVENTS) & _POLLIN:
+            return {}
+        raw: dict[bytes, list[Any]] = {}
+        while True:
             try:
-                frames = sock.recv_multipart(flags, copy=False)
+                frames = _recv_frames(sock)
             except zmq.Again:
                 break
             self.received += 1
-            key = frames[0].bytes
+            key = frames[0]
             if key in raw:
                 self.skipped += 1
             raw[key] = frames
+            if not _get(sock, _EVENTS) & _POLLIN:
+                break
         out: dict[str, Message] = {}
         now = time.monotonic_ns()
         for frames in raw.values():
@@ -275,10 +313,10 @@ class ReliableSubscriber(_SubscriberBase):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self._sock.poll(int(remaining * 1000) + 1, zmq.POLLIN):
                     return None
-            elif not self._sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            elif not _get(self._sock, _EVENTS) & _POLLIN:
                 return None  # nothing queued (cheaper than a receive that raises)
             try:
-                frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                frames = _recv_frames(self._sock)
             except zmq.Again:
                 if timeout_s <= 0:
                     return None

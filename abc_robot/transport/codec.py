@@ -23,6 +23,7 @@ readable from any language.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +39,32 @@ __all__ = ["encode", "decode", "encode_jpeg", "decode_jpeg", "INLINE_MAX_BYTES"]
 INLINE_MAX_BYTES = 2048
 
 _DTYPES: dict[str, np.dtype] = {}
+#: dtype -> its wire name, for dtypes already checked (not object).
+_DTYPE_STR: dict[np.dtype, str] = {}
+#: (type, array layout) -> checked decode plan; see :func:`_plan`.
+_PLANS: dict[tuple[Any, ...], tuple[tuple[Any, ...], int]] = {}
+_MAX_PLANS = 1024
+_SCALAR_SETS: dict[type, frozenset[str]] = {}
+_unpackb = msgpack.unpackb
+_frombuffer = np.frombuffer
+_local = threading.local()
+
+
+def _packer() -> msgpack.Packer:
+    """This thread's msgpack packer (``msgpack.packb`` builds, and allocates a
+    buffer for, a new one on every call: a few µs per message)."""
+    try:
+        return _local.packer
+    except AttributeError:
+        p = _local.packer = msgpack.Packer(use_bin_type=True, default=_plain)
+        return p
+
+
+def _dtype_str(dt: np.dtype, cls_name: str, field_name: str) -> str:
+    if dt.hasobject:
+        raise CodecError(f"{cls_name}.{field_name}: object arrays cannot be sent")
+    s = _DTYPE_STR[dt] = dt.str
+    return s
 
 
 def _dtype(s: str) -> np.dtype:
@@ -69,27 +96,28 @@ def encode(topic: bytes, msg: Message) -> list[Any]:
             a = np.asarray(a)
         if not a.flags.c_contiguous:
             a = np.ascontiguousarray(a)
-        if a.dtype.hasobject:
-            raise CodecError(f"{cls.__name__}.{name}: object arrays cannot be sent")
-        arrays_meta.append((name, a.dtype.str, a.shape))
+        dt = a.dtype
+        ds = _DTYPE_STR.get(dt)
+        if ds is None:
+            ds = _dtype_str(dt, cls.__name__, name)
+        arrays_meta.append((name, ds, a.shape))
         if a.size:  # empty arrays travel in the header alone
             buffers.append(a)
             nbytes += a.nbytes
-    scalars = {name: getattr(msg, name) for name in cls._SCALARS}
     header = {
         "t": cls.TYPE,
         "v": cls.VERSION,
         "q": msg.seq,
         "s": msg.stamp_ns,
         "o": msg.source,
-        "f": scalars,
+        "f": {name: getattr(msg, name) for name in cls._SCALARS},
         "a": arrays_meta,
     }
     if nbytes <= INLINE_MAX_BYTES and len(buffers) > 2:
-        header["b"] = b"".join(a.tobytes() for a in buffers[2:])
+        header["b"] = buffers[2].tobytes() if len(buffers) == 3 else b"".join([a.tobytes() for a in buffers[2:]])
         del buffers[2:]
     try:
-        buffers[1] = msgpack.packb(header, use_bin_type=True, default=_plain)
+        buffers[1] = _packer().pack(header)
     except (TypeError, ValueError, OverflowError) as exc:
         raise CodecError(f"{cls.__name__}: header not encodable: {exc}") from exc
     return buffers
@@ -107,11 +135,124 @@ def decode(frames: Sequence[Any]) -> tuple[bytes, Message]:
     """
     if len(frames) < 2:
         raise CodecError(f"expected at least 2 frames (topic, header), got {len(frames)}")
-    topic = _as_bytes(frames[0])
+    f0 = frames[0]
+    topic = f0 if type(f0) is bytes else _as_bytes(f0)
+    f1 = frames[1]
     try:
-        header = msgpack.unpackb(_as_buffer(frames[1]), raw=False, strict_map_key=False)
+        header = _unpackb(f1 if type(f1) is bytes else _as_buffer(f1), raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types on garbage
         raise CodecError(f"header is not valid msgpack: {exc}") from exc
+    msg = _decode_fast(header, frames)
+    if msg is None:  # anything unusual: the checked path says exactly what is wrong
+        msg = _decode_checked(header, frames)
+    if msg.__class__ is CameraFrame and msg.encoding == "jpeg":  # type: ignore[attr-defined]
+        msg.image = decode_jpeg(msg.image)  # type: ignore[attr-defined]
+        msg.encoding = "raw"  # type: ignore[attr-defined]
+    return topic, msg
+
+
+def _decode_fast(header: Any, frames: Sequence[Any]) -> Message | None:
+    """The common case, with the array layout checked once per (type, layout).
+
+    Returns None (the caller then runs :func:`_decode_checked`, which raises the
+    precise error) for anything the checked path would not accept as it is; for
+    the rest it builds exactly what the checked path builds.
+    """
+    if type(header) is not dict:
+        return None
+    tname = header.get("t")
+    cls = _REGISTRY.get(tname) if type(tname) is str else None
+    if cls is None or header.get("v") != cls.VERSION:
+        return None
+    fields = header.get("f")
+    meta = header.get("a")
+    if type(fields) is not dict or type(meta) is not list:
+        return None
+    try:
+        seq, stamp, source = header["q"], header["s"], header["o"]
+        key = (cls, *[(m[0], m[1], *m[2]) for m in meta])
+        plan = _PLANS.get(key)
+    except (KeyError, TypeError, IndexError):
+        return None
+    if plan is None:
+        plan = _plan(cls, meta)
+        if plan is None:
+            return None
+        if len(_PLANS) >= _MAX_PLANS:  # garbage layouts must not grow the cache forever
+            _PLANS.clear()
+        _PLANS[key] = plan
+    if not fields.keys() <= _scalar_set(cls):
+        return None
+    layout, total = plan
+    kwargs = fields.copy()  # the checked path may still need the header as received
+    inline = header.get("b")
+    nframes = len(frames)
+    if inline is not None:
+        if type(inline) is not bytes or len(inline) != total or nframes != 2:
+            return None
+        for name, dt, shape, n, count, off, flat in layout:
+            if n == 0:
+                kwargs[name] = np.empty(shape, dtype=dt)
+            elif flat:
+                kwargs[name] = _frombuffer(inline, dt, count, off)
+            else:
+                kwargs[name] = _frombuffer(inline, dt, count, off).reshape(shape)
+    else:
+        i = 2
+        for name, dt, shape, n, _count, _off, flat in layout:
+            if n == 0:
+                kwargs[name] = np.empty(shape, dtype=dt)
+                continue
+            if i >= nframes:
+                return None
+            f = frames[i]
+            buf = f if type(f) is bytes else _as_buffer(f)
+            i += 1
+            if len(buf) != n:
+                return None
+            kwargs[name] = _frombuffer(buf, dt) if flat else _frombuffer(buf, dt).reshape(shape)
+        if i != nframes:
+            return None
+    try:
+        return cls(seq=int(seq), stamp_ns=int(stamp), source=str(source), **kwargs)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _plan(cls: type[Message], meta: list[Any]) -> tuple[tuple[Any, ...], int] | None:
+    """The checked array layout of ``meta`` for ``cls``: per array (name, dtype,
+    shape, bytes, count, offset in the inline bytes, 1-D), and the inline total."""
+    out = []
+    at = 0
+    names = set()
+    try:
+        for name, dtype, shape in meta:
+            if name not in cls._ARRAYS or name in names:
+                return None
+            names.add(name)
+            dt = _dtype(dtype)
+            shp = tuple(int(x) for x in shape)
+            n = dt.itemsize
+            for x in shp:
+                if x < 0:
+                    return None
+                n *= x
+            out.append((name, dt, shp, n, n // dt.itemsize if dt.itemsize else 0, at, len(shp) == 1))
+            at += n
+    except (CodecError, TypeError, ValueError, OverflowError):
+        return None
+    return tuple(out), at
+
+
+def _scalar_set(cls: type[Message]) -> frozenset[str]:
+    s = _SCALAR_SETS.get(cls)
+    if s is None:
+        s = _SCALAR_SETS[cls] = frozenset(cls._SCALARS)
+    return s
+
+
+def _decode_checked(header: Any, frames: Sequence[Any]) -> Message:
+    """Decode with every check spelled out; raises :class:`CodecError` naming the fault."""
     if not isinstance(header, dict):
         raise CodecError(f"header must be a map, got {type(header).__name__}")
     try:
@@ -167,15 +308,11 @@ def decode(frames: Sequence[Any]) -> tuple[bytes, Message]:
             raise CodecError(f"{tname}: header announces {i - 2} array frames, got {nframes - 2}")
         if inline is not None and at != len(inline):
             raise CodecError(f"{tname}: {len(inline) - at} inline bytes left over")
-        msg = cls(seq=int(header["q"]), stamp_ns=int(header["s"]), source=str(header["o"]), **kwargs)
+        return cls(seq=int(header["q"]), stamp_ns=int(header["s"]), source=str(header["o"]), **kwargs)
     except CodecError:
         raise
     except (KeyError, TypeError, ValueError, IndexError, OverflowError) as exc:
         raise CodecError(f"malformed header: {type(exc).__name__}: {exc}") from exc
-    if isinstance(msg, CameraFrame) and msg.encoding == "jpeg":
-        msg.image = decode_jpeg(msg.image)
-        msg.encoding = "raw"
-    return topic, msg
 
 
 def encode_jpeg(frame: CameraFrame, quality: int = 90) -> CameraFrame:
