@@ -13,8 +13,13 @@ followers' ``state``/``command``/``ee``, the cameras and ``console/event``:
 Rows are placed on the 30 Hz tick clock by the samples' own stamps (see
 :mod:`abc_robot.recording.session`); a late or dead camera delays rows by at most
 ``max_delay_ms`` and is reported in the metadata, its view keeping its last frame.
-Encoding runs in this loop (a few ms per row at 30 Hz); meanwhile ZeroMQ's I/O thread
-keeps receiving into the socket's queue, so nothing upstream waits on the encoder.
+The loop only takes messages in and aligns rows; the writing (letterbox, H.264 encode,
+appends, MCAP messages, an episode's close) runs in order on one writer thread
+(:class:`~abc_robot.recording.write_queue.WriteQueue`), so the heartbeat never waits
+for the encoder: on a starved machine the encoder falls behind, the queue holds every
+row (nothing is dropped; ``queued_rows`` and ``write_queue`` in the status say how
+far behind), and the supervisor still sees a live recorder. A loop tick takes in at
+most ``max_messages_per_step`` messages, heartbeating every 100 of them.
 At start the node recovers any episode a previous run left cut off in its root.
 
 ``format`` picks what is written: ``abc`` (the training layout, what ABC's trainer
@@ -28,7 +33,6 @@ they are and still train without a conversion.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections import deque
@@ -38,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from abc_robot.errors import EpisodeError
 from abc_robot.recording.layout import DEFAULT_CAMERAS
 from abc_robot.recording.mcap_recovery import recover_mcap_all
 from abc_robot.recording.mcap_writer import McapEpisodeWriter
@@ -45,6 +50,7 @@ from abc_robot.recording.metadata import file_hashes
 from abc_robot.recording.recovery import recover_all
 from abc_robot.recording.session import EpisodeSession, camera_topic, follower_topics
 from abc_robot.recording.video import VideoConfig
+from abc_robot.recording.write_queue import WriteQueue
 from abc_robot.runtime.episode_state import STATE_KIND
 from abc_robot.runtime.node import Node
 from abc_robot.runtime.stats import percentiles
@@ -140,7 +146,10 @@ class RecorderNode(Node):
         self.episodes = 0
         self.mcap_root = cfg.mcap_root or str(Path(cfg.root) / "mcap")
         self.finish_failures = 0
-        self.finishing: list[threading.Thread] = []
+        # Every write of every episode, in order, off the loop (see the module docstring).
+        self.writes = WriteQueue(name=f"{self.name}-writes")
+        self.hb_gap_ns_max = 0  # longest time between two heartbeats' status snapshots
+        self._last_status_ns = 0
         self.recovered: list[dict[str, Any]] = []
         if cfg.recover_on_start:
             for res in recover_all(cfg.root):
@@ -284,7 +293,8 @@ class RecorderNode(Node):
             mcap=mcap,
             write_abc=cfg.format != "mcap",
             episode_id=episode_id,
-            beat=self._stopping_heartbeat,
+            beat=self._beat,
+            writes=self.writes,
         )
         self.session.note(t0, "episode_start")
         self.start_gaps = dict(self.sub.gaps.gaps)
@@ -292,28 +302,33 @@ class RecorderNode(Node):
         self.log(f"recording {self.session.path.name} (task {data.get('task') or cfg.task_name})")
 
     def _finalize(self, now_ns: int, outcome: str, progress: float | None = None) -> None:
-        """Write every tick up to the end (the end event's stamp, else now) and finish."""
+        """Align every tick up to the end (the end event's stamp, else now); queue the close."""
         assert self.session is not None
         until = now_ns
         if self.ending is not None:
             until, outcome, progress = self.ending
-        self.session.pump(now_ns, until, force=True)
+        while self.session.pump(now_ns, until, force=True, max_rows=self.config.max_rows_per_step):
+            self._beat()
         gaps = {
             f"{src} {topic}": n - self.start_gaps.get((src, topic), 0)
             for (src, topic), n in self.sub.gaps.gaps.items()
             if n - self.start_gaps.get((src, topic), 0) > 0
         }
-        steps = self.session.num_steps
-        self.encode_ms = _percentiles(self.session.encode_ns)
-        extra = {"seq_gaps": gaps, "seq_gaps_total": sum(gaps.values()), "write_ms": self.encode_ms}
+        steps = self.session.steps
+        extra: dict[str, Any] = {"seq_gaps": gaps, "seq_gaps_total": sum(gaps.values())}
         if self.intrinsics:
             extra["camera_intrinsics"] = {c: dict(i) for c, i in self.intrinsics.items()}
         session = self.session
         self.session, self.ending = None, None
 
-        def finish() -> None:
+        def finish() -> None:  # on the write queue: after the episode's last row
+            if session.error is not None:
+                self.log(f"writing {session.path.name} failed: {session.error}; it will be recovered at the next start")
+                self.finish_failures += 1
+                return
+            self.encode_ms = _percentiles(session.encode_ns)
             try:
-                path = session.finish(outcome, progress, extra)
+                path = session.finish(outcome, progress, {**extra, "write_ms": self.encode_ms})
             except Exception as exc:  # the episode stays in _recording/ for recovery
                 self.log(f"finishing {session.path.name} failed: {exc!r}; it will be recovered at the next start")
                 self.finish_failures += 1
@@ -324,18 +339,17 @@ class RecorderNode(Node):
                 self.log(f"episode {path.name}: {steps} steps, {outcome}")
             self.last_outcome = outcome
 
-        # Closing waits on the disk (fsync, rename): off the loop, so a slow disk never
-        # stalls the subscription or the heartbeat. The next episode may start meanwhile.
-        th = threading.Thread(target=finish, name=f"finish-{session.path.name[-8:]}", daemon=True)
-        th.start()
-        self.finishing = [t for t in self.finishing if t.is_alive()] + [th]
+        # Closing waits on the encoder and the disk (fsync, rename): queued behind the
+        # episode's rows, so episodes close in the order they ended, and the loop (its
+        # subscription, its heartbeat) never waits. The next episode may start meanwhile.
+        self.writes.submit(finish)
 
     # ---- the loop ---------------------------------------------------------------------
     def _ingest(self, beat: Any = None) -> int:
-        """Take in everything queued (events in arrival order); returns the time after.
+        """Take in what is queued, a bounded batch (events in arrival order); returns the time after.
 
-        ``beat`` is called every 100 messages (a stopping recorder heartbeats through a
-        batch whose camera frames it encodes for the MCAP).
+        ``beat`` is called every 100 messages (a recorder that fell behind, on a starved
+        machine, heartbeats through the batch it takes in).
         """
         msgs = self.sub.drain(self.config.max_messages_per_step)
         self.drained = len(msgs)
@@ -359,13 +373,17 @@ class RecorderNode(Node):
 
     def step(self, now_ns: int) -> None:
         t = time.perf_counter_ns()
-        now = self._ingest()
+        if self.session is not None and self.session.error is not None:
+            # A write failed (a full disk...): end the process as a failing step always
+            # did; the supervisor's policy applies and the next start recovers the episode.
+            raise EpisodeError(f"writing {self.session.path.name} failed: {self.session.error}")
+        now = self._ingest(self._beat)
         if self.pending is not None and self.session is None:
             self._try_start(now)
         s = self.session
         if s is not None:
-            # A bounded number of rows per tick: a recorder that fell behind (a busy
-            # machine) catches up over a few ticks instead of going silent for seconds.
+            # A bounded number of rows aligned per tick: a recorder that fell behind (a
+            # busy machine) catches up over a few ticks; the writing is queued.
             rows = self.config.max_rows_per_step
             if self.ending is not None:
                 end = self.ending[0]
@@ -382,12 +400,12 @@ class RecorderNode(Node):
         # that fell behind (a busy machine) may need seconds to write its backlog: it
         # heartbeats meanwhile, and the supervisor's ordered stop waits for a sink that
         # does (it would kill a silent one after the graph's stop timeout).
-        if not hasattr(self, "session"):
+        if not hasattr(self, "writes"):
             return
         try:
             # Everything queued, the end event included (one drain takes a bounded batch).
-            while self._ingest(self._stopping_heartbeat) and self.drained >= self.config.max_messages_per_step:
-                self._stopping_heartbeat()
+            while self._ingest(self._beat) and self.drained >= self.config.max_messages_per_step:
+                self._beat()
         except Exception as exc:  # finalize with what we have
             self.log(f"teardown: {exc!r}")
         s = self.session
@@ -398,15 +416,16 @@ class RecorderNode(Node):
             now = time.monotonic_ns()
             until = self.ending[0] if self.ending is not None else now
             while s.pump(now, until_ns=until, force=True, max_rows=self.config.max_rows_per_step):
-                self._stopping_heartbeat()
+                self._beat()
             self._finalize(now, "recorder_stopped")
-        for th in self.finishing:
-            while th.is_alive():  # an episode being finished is finished before the process ends
-                th.join(timeout=self.heartbeat_period_ns / 1e9)
-                self._stopping_heartbeat()
+        # Every queued row and close is written before the process ends.
+        while not self.writes.wait(self.heartbeat_period_ns / 1e9):
+            self._beat()
+        self.writes.close()
 
-    def _stopping_heartbeat(self) -> None:
-        """A heartbeat while stopping: tells the supervisor the backlog is being written."""
+    def _beat(self) -> None:
+        """A heartbeat from inside a long step (a big batch taken in, a backlog written
+        at a stop), at the heartbeat rate: the loop is alive and getting through it."""
         now = time.monotonic_ns()
         if now >= self._next_hb_ns:
             self._send_heartbeat(final=False)
@@ -415,6 +434,12 @@ class RecorderNode(Node):
     def status(self) -> dict[str, Any]:
         if not hasattr(self, "sub"):
             return {}
+        # Called once per heartbeat: the gaps between calls are this recorder's own
+        # heartbeat gaps (what the supervisor's silence limit judges).
+        t = time.monotonic_ns()
+        if self._last_status_ns:
+            self.hb_gap_ns_max = max(self.hb_gap_ns_max, t - self._last_status_ns)
+        self._last_status_ns = t
         s = self.session
         n = min(self.n_pumps, len(self.pump_ms))
         out: dict[str, Any] = {
@@ -430,6 +455,10 @@ class RecorderNode(Node):
             "start_failures": self.start_failures,
             "joined_late": self.joined_late,
             "finish_failures": self.finish_failures,
+            "queued_rows": s.queued_rows if s is not None else 0,
+            "write_queue": self.writes.pending,
+            "write_queue_max": self.writes.max_pending,
+            "heartbeat_gap_ms_max": round(self.hb_gap_ns_max / 1e6, 1),
         }
         if n:
             out["loop_ms_p50"] = round(percentiles(self.pump_ms[:n], (50,))[0], 2)

@@ -16,6 +16,15 @@ With an MCAP writer (``mcap=``, the release layout), every message is also strea
 into it as it arrives, at its own stamp and rate: from each source's latest sample at
 or before ``t0_ns`` on, up to the end stamp (:meth:`EpisodeSession.end_at`). With
 ``write_abc=False`` only the MCAP is written (rows are still counted on the clock).
+
+With a :class:`~abc_robot.recording.write_queue.WriteQueue` (``writes=``, what the
+recorder node gives), aligning stays with the caller and every write (a row's views
+letterboxed and encoded, its row and step line appended, each MCAP message) runs on the
+queue's thread in order: the caller never waits for the encoder. :attr:`num_steps`
+counts rows written, :attr:`queued_rows` those aligned and not written yet. A write
+that fails marks the session (:attr:`error`) and its later writes are skipped, so the
+episode stays cut off in ``_recording/`` for recovery; the caller decides what then.
+Without a queue everything is written in the caller's thread, as it comes.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from abc_robot.recording.layout import GOP, TICK_NS, combine_sources
 from abc_robot.recording.mcap_writer import McapEpisodeWriter
 from abc_robot.recording.steps import pose7
 from abc_robot.recording.video import VideoConfig
+from abc_robot.recording.write_queue import WriteQueue
 from abc_robot.recording.writer import EpisodeWriter
 
 __all__ = ["EpisodeSession", "follower_topics", "camera_topic"]
@@ -98,7 +108,10 @@ class EpisodeSession:
         intrinsics: camera → intrinsics for the MCAP's calibration topics.
         episode_id: the episode's uuid (shared by both formats; default: a new one).
         beat: called every 100 history messages taken in (a caller that must keep
-            heartbeating while the history is encoded).
+            heartbeating while the history is taken in).
+        writes: the queue that runs the writes (None: written in the caller's thread).
+            With a queue, :meth:`finish` must run on it too (after the last row), or
+            after :meth:`WriteQueue.wait`.
     """
 
     def __init__(
@@ -118,11 +131,16 @@ class EpisodeSession:
         intrinsics: Mapping[str, Mapping[str, Any]] | None = None,
         episode_id: str | None = None,
         beat: Callable[[], None] | None = None,
+        writes: WriteQueue | None = None,
     ) -> None:
         if mcap is None and not write_abc:
             raise ValueError("nothing to write: give an MCAP writer or write_abc=True")
         self.arms = tuple(arms)
         self.cameras = tuple(cameras)
+        self.writes = writes
+        #: The first write that failed (None: all fine so far).
+        self.error: str | None = None
+        self._dropped = False  # discarded: queued writes are skipped
         self.camera_timeout_ns = camera_timeout_ns
         self.topics = [t for arm in self.arms for t in follower_topics(arm)] + [camera_topic(c) for c in self.cameras]
         self.aligner = TickAligner(self.topics, t0_ns, TICK_NS, max_delay_ns)
@@ -153,7 +171,27 @@ class EpisodeSession:
 
     @property
     def num_steps(self) -> int:
+        """Rows written (all rows aligned so far when the MCAP alone is written)."""
         return self.writer.num_steps if self.writer is not None else self.steps
+
+    @property
+    def queued_rows(self) -> int:
+        """Rows aligned and waiting on the write queue."""
+        return self.steps - self.num_steps
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self.writes is None:
+            fn(*args)
+        else:
+            self.writes.submit(self._guarded, fn, args)
+
+    def _guarded(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        if self.error is not None or self._dropped:
+            return
+        try:
+            fn(*args)
+        except Exception as exc:  # the episode stays cut off for recovery
+            self.error = f"{type(exc).__name__}: {exc}"
 
     @property
     def path(self) -> Path:
@@ -169,7 +207,7 @@ class EpisodeSession:
     def note(self, stamp_ns: int, text: str, topic: str = "/abc/events") -> None:
         """A line in the MCAP's event log (episode events, interventions)."""
         if self.mcap is not None and (self.mcap_until_ns is None or stamp_ns <= self.mcap_until_ns):
-            self.mcap.log(topic, stamp_ns, text)
+            self._submit(self.mcap.log, topic, stamp_ns, text)
 
     def add(self, topic: str, msg: Any, to_mcap: bool = True) -> None:
         """Offer a message (topics the episode does not record are ignored)."""
@@ -181,11 +219,15 @@ class EpisodeSession:
                 self.health[topic[len("camera/") :]].frame(int(getattr(msg, "frame_index", 0)))
             if to_mcap and self.mcap is not None:
                 if self.mcap_until_ns is None or int(msg.stamp_ns) <= self.mcap_until_ns:
-                    t = time.perf_counter_ns()
-                    self._to_mcap(topic, msg)
-                    self.mcap_ns.append(time.perf_counter_ns() - t)
+                    self._submit(self._to_mcap, topic, msg)
 
     def _to_mcap(self, topic: str, msg: Any) -> None:
+        assert self.mcap is not None
+        t = time.perf_counter_ns()
+        self._mcap_message(topic, msg)
+        self.mcap_ns.append(time.perf_counter_ns() - t)
+
+    def _mcap_message(self, topic: str, msg: Any) -> None:
         assert self.mcap is not None
         stamp = int(msg.stamp_ns)
         parts = topic.split("/")
@@ -267,11 +309,24 @@ class EpisodeSession:
         self.steps += 1
         if self.writer is None:
             return
+        # The counts as of this row (taken here: the aligning goes on meanwhile).
+        report = self.report() if self.steps % GOP == 0 else None
+        self._submit(self._append, np.concatenate(state), np.concatenate(action), views, step, report)
+
+    def _append(
+        self,
+        state: np.ndarray,
+        action: np.ndarray,
+        views: dict[str, np.ndarray | None],
+        step: dict[str, Any],
+        report: dict[str, Any] | None,
+    ) -> None:
+        assert self.writer is not None
         t = time.perf_counter_ns()
-        self.writer.append(np.concatenate(state), np.concatenate(action), views, step)
+        self.writer.append(state, action, views, step)
         self.encode_ns.append(time.perf_counter_ns() - t)
-        if self.writer.num_steps % GOP == 0:
-            self.writer.update_metadata(self.report())
+        if report is not None:
+            self.writer.update_metadata(report)
 
     def report(self) -> dict[str, Any]:
         """Counts so far, for the metadata."""
@@ -312,6 +367,14 @@ class EpisodeSession:
         return path
 
     def discard(self) -> None:
+        """Drop the episode in both formats (with a queue: once the write running now ends)."""
+        self._dropped = True  # queued writes of it are skipped
+        if self.writes is None:
+            self._discard_now()
+        else:
+            self.writes.submit(self._discard_now)
+
+    def _discard_now(self) -> None:
         if self.writer is not None:
             self.writer.discard()
         if self.mcap is not None:
