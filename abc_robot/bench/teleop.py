@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 
 from abc_robot.bench.common import Row
+from abc_robot.bench.teleop_page import NOTE as PAGE_NOTE
+from abc_robot.bench.teleop_page import page_rows
 
 __all__ = ["run", "run_graph"]
 
@@ -81,7 +83,8 @@ def run(quick: bool = False) -> list[Row]:
             Row(f"{prefix}/world/rate", _node(summary, "sim", "rate_hz"), "Hz"),
             Row(f"{prefix}/world/overruns", _node(summary, "sim", "overruns"), "count"),
         ]
-    return rows
+    # The operator's page open in a real browser, vs the plain teleop rows above.
+    return rows + page_rows(quick)
 
 
 NOTE = (
@@ -89,4 +92,6 @@ NOTE = (
     "normal_sched: the same graph with every node at nice 0, same run. Latency = leader sample stamp "
     "-> follower command issued; tracking = MuJoCo end effector vs leader target; follower_step = one "
     "follower tick [us] (worst arm); followers_cpu = both followers [% of a core]; world = the sim's loop (500 Hz goal)."
+    + "\n"
+    + PAGE_NOTE
 )
