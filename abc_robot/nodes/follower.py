@@ -150,6 +150,9 @@ class FollowerNode(Node):
         self.q_cmd: np.ndarray | None = None
         self.torque_on = False
         self.device_errors = 0
+        self.backend_gap_since_ns = 0  # first tick of the current run without a backend sample
+        self.backend_gap_logged = ""  # the hold reason last logged for it ("" = not logged)
+        self.backend_gap_log_ns = 0
         self.reanchor_after_ns = 0
         self.last_cmd_ns = 0
         self.last_leader: LeaderState | None = None
@@ -308,9 +311,16 @@ class FollowerNode(Node):
             sample = None
             self._device_error("read", exc)
         if sample is None:
-            self.arbiter.hold(f"backend: {self.backend.fault or 'no data'}")
+            reason = f"backend: {self.backend.fault or 'no data'}"
+            self.arbiter.hold(reason)
             self.q_cmd = None  # re-anchor on the measured state when it returns
+            self._log_backend_gap(now_ns, reason)
             return
+        if self.backend_gap_since_ns:
+            if self.backend_gap_logged:
+                gap_s = (now_ns - self.backend_gap_since_ns) / 1e9
+                self.log(f"backend back after {gap_s:.1f} s: re-anchoring on the measured pose")
+            self.backend_gap_since_ns, self.backend_gap_logged = 0, ""
         if self.arbiter.estop:
             # Torque off, nothing commanded: the arm may be moved by hand. Clearing the
             # e-stop re-anchors on the *measured* pose, so torque comes back without a snap.
@@ -364,6 +374,19 @@ class FollowerNode(Node):
         if self.T_target is not None and source == "operator" and not self.arbiter.engaging:
             d = T_meas[:3, 3] - self.T_target[:3, 3]
             self.tracking_mm.add(1e3 * math.sqrt(float(d @ d)))
+
+    def _log_backend_gap(self, now_ns: int, reason: str) -> None:
+        """Log a hold for want of backend samples once it lasts 0.1 s (a one-tick gap is
+        not news), and again when its reason changes (at most once a second)."""
+        if not self.backend_gap_since_ns:
+            self.backend_gap_since_ns = now_ns
+        if (
+            now_ns - self.backend_gap_since_ns >= 100_000_000
+            and reason != self.backend_gap_logged
+            and now_ns - self.backend_gap_log_ns >= 1_000_000_000
+        ):
+            self.log(f"HOLD: {reason}")
+            self.backend_gap_logged, self.backend_gap_log_ns = reason, now_ns
 
     def _device_error(self, what: str, exc: Exception) -> None:
         self.device_errors += 1

@@ -468,9 +468,11 @@ class YamArm(ArmBackend):
         self._back_since_ns = 0
         todo = [i for i in range(7) if not self._reports(i, MotorState.ENABLED)]
         back = ", ".join(self._name(i) for i in todo) or "no motor"
-        measured = self._measured()
-        hold = measured.copy() if c.safe_stop == "damping" else self._hold.copy()
-        hold[todo] = measured[todo]
+        # Hold every joint where it is now: the ones that dropped out sank, and the held
+        # ones gave way by what the gravity feed-forward could not know of the sunk joint
+        # (no feedback from it): holding their old pose with the now right feed-forward
+        # would spring them back.
+        hold = self._measured()
         if todo:
             chain.special(Special.CLEAR_ERROR, c.reply_timeout_s, todo)
         for _ in range(c.enable_attempts):
