@@ -400,7 +400,7 @@ class RecorderNode(Node):
         # that fell behind (a busy machine) may need seconds to write its backlog: it
         # heartbeats meanwhile, and the supervisor's ordered stop waits for a sink that
         # does (it would kill a silent one after the graph's stop timeout).
-        if not hasattr(self, "writes"):
+        if not hasattr(self, "session"):  # setup ended early (the write queue comes before it)
             return
         try:
             # Everything queued, the end event included (one drain takes a bounded batch).
