@@ -22,8 +22,8 @@ from abc_robot.testing.realsense_recording import RecordingSpec, pattern_frame, 
 from abc_robot.transport.bus import Publisher, ReliableSubscriber
 from abc_robot.transport.messages import CameraFrame, Event
 
-from .test_recording_node import _Followers
 from .utils import REPO, wait_for
+from .utils import GraphPublishers as _Followers
 
 W, H, N = 96, 72, 20
 SPEC = RecordingSpec(

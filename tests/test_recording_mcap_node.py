@@ -3,9 +3,7 @@ it leaves an MCAP readable up to its last chunk, which its next start recovers."
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,33 +12,17 @@ from abc_robot.recording.layout import RECORDING_DIR
 from abc_robot.recording.mcap_recovery import read_complete_records
 from abc_robot.recording.mcap_writer import MCAP_PART
 
-from .test_recording_node import CAMS, _Graph, _spawn
-from .utils import wait_for
+from .utils import RecorderGraph, recorder_graph_fixture, wait_for
 
 
-class _McapGraph(_Graph):
-    def start_recorder(self) -> subprocess.Popen:
-        params = {"root": self.root, "camera_timeout_ms": 300.0, "format": "mcap"}
-        return _spawn("recorder", "recorder", params, self.env)
+class _McapGraph(RecorderGraph):
+    def recorder_params(self) -> dict:
+        return {**super().recorder_params(), "format": "mcap"}
 
 
 @pytest.fixture(scope="module")
 def graph():
-    old = os.environ.get("ABC_RUN_DIR")
-    g = _McapGraph()
-    try:
-
-        def ready() -> bool:
-            return all(g.st(f"camera_{c}").get("published", 0) > 10 for c in CAMS) and "recording" in g.st("recorder")
-
-        assert wait_for(ready, 60), (g.status, g.recorder.poll())
-        yield g
-    finally:
-        g.close()
-        if old is None:
-            os.environ.pop("ABC_RUN_DIR", None)
-        else:
-            os.environ["ABC_RUN_DIR"] = old
+    yield from recorder_graph_fixture(_McapGraph)
 
 
 def _read(path: Path) -> dict[str, int]:

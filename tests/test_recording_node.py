@@ -9,148 +9,23 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import zmq
 
 from abc_robot.recording import iter_episodes
 from abc_robot.recording.layout import RECORDING_DIR, TICK_NS
-from abc_robot.transport.bus import Publisher, context
-from abc_robot.transport.codec import decode
-from abc_robot.transport.messages import EEPose, Event, Heartbeat, JointCommand, JointState
 
-from .test_cameras_opencv import write_video
-from .utils import REPO, wait_for
+from .utils import REPO, RecorderGraph, recorder_graph_fixture, spawn_node, wait_for
 
-CAMS = ("top", "left", "right")
-
-
-def _spawn(kind: str, name: str, params: dict, env: dict[str, str]) -> subprocess.Popen:
-    e = dict(os.environ, **env)
-    e["PYTHONPATH"] = f"{REPO}{os.pathsep}{e.get('PYTHONPATH', '')}"
-    cmd = [
-        sys.executable,
-        "-m",
-        "abc_robot.nodes",
-        "--kind",
-        kind,
-        "--name",
-        name,
-        "--params",
-        json.dumps(params),
-    ]
-    return subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-class _Followers(threading.Thread):
-    """Both followers, as this test: state, command (operator) and EE pose at 100 Hz."""
-
-    def __init__(self, run: str) -> None:
-        super().__init__(daemon=True)
-        self.run_dir = run
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        pubs = {arm: Publisher(f"ipc://{self.run_dir}/follower_{arm}", f"follower_{arm}") for arm in ("left", "right")}
-        while not self.stop.wait(0.01):
-            t = time.monotonic_ns()
-            for a, (arm, pub) in enumerate(pubs.items()):
-                q = np.r_[np.sin(t / 1e9 + a + np.arange(6)), 0.5]
-                pub.publish(f"follower/{arm}/state", JointState(q=q, stamp_ns=t))
-                pub.publish(
-                    f"follower/{arm}/command", JointCommand(q=q, mode="TELEOP", control_source="operator", stamp_ns=t)
-                )
-                pub.publish(f"follower/{arm}/ee", EEPose(T_base_ee=np.eye(4), stamp_ns=t))
-        for p in pubs.values():
-            p.close()
-
-
-class _Graph:
-    def __init__(self) -> None:
-        self.run = tempfile.mkdtemp(prefix="abcr-", dir="/tmp")
-        self.root = os.path.join(self.run, "episodes")
-        os.environ["ABC_RUN_DIR"] = self.run
-        self.hb = context().socket(zmq.PULL)
-        self.hb.bind(f"ipc://{self.run}/sup")
-        self.env = {"ABC_RUN_DIR": self.run, "ABC_SUPERVISOR": f"ipc://{self.run}/sup"}
-        self.status: dict[str, dict] = {}
-        self.console = Publisher(f"ipc://{self.run}/console", "console")
-        self.followers = _Followers(self.run)
-        self.followers.start()
-        clip = os.path.join(self.run, "clip.avi")
-        write_video(clip, 45, 30.0)
-        self.cameras = {
-            cam: _spawn(
-                "camera",
-                f"camera_{cam}",
-                {
-                    "bind": f"ipc://${{run}}/camera_{cam}",
-                    "camera": cam,
-                    "kind": "opencv",
-                    "params": {"source": clip, "width": 0, "height": 0, "fps": 30, "loop": True},
-                },
-                self.env,
-            )
-            for cam in CAMS
-        }
-        self.recorder = self.start_recorder()
-
-    def start_recorder(self) -> subprocess.Popen:
-        params = {"root": self.root, "camera_timeout_ms": 300.0}
-        return _spawn("recorder", "recorder", params, self.env)
-
-    def poll(self) -> None:
-        while self.hb.poll(0):
-            _, hb = decode(self.hb.recv_multipart())
-            if isinstance(hb, Heartbeat):
-                self.status[hb.node] = dict(hb.status, _stamp=hb.stamp_ns, _pid=hb.pid)
-
-    def st(self, node: str) -> dict:
-        self.poll()
-        return self.status.get(node, {})
-
-    def event(self, kind: str, **data) -> None:
-        self.console.publish("console/event", Event(kind=kind, data=data))
-
-    def wait_steps(self, n: int, timeout_s: float = 30.0) -> None:
-        assert wait_for(lambda: self.st("recorder").get("steps", 0) >= n, timeout_s), self.st("recorder")
-
-    def close(self) -> None:
-        self.followers.stop.set()
-        for p in [self.recorder, *self.cameras.values()]:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in [self.recorder, *self.cameras.values()]:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        self.console.close()
-        self.hb.close(0)
+CAMS = RecorderGraph.CAMS
 
 
 @pytest.fixture(scope="module")
 def graph():
-    old = os.environ.get("ABC_RUN_DIR")
-    g = _Graph()
-    try:
-
-        def ready() -> bool:
-            return all(g.st(f"camera_{c}").get("published", 0) > 10 for c in CAMS) and "recording" in g.st("recorder")
-
-        assert wait_for(ready, 60), (g.status, g.recorder.poll())
-        yield g
-    finally:
-        g.close()
-        if old is None:
-            os.environ.pop("ABC_RUN_DIR", None)
-        else:
-            os.environ["ABC_RUN_DIR"] = old
+    yield from recorder_graph_fixture(RecorderGraph)
 
 
 def test_a_recorder_killed_mid_episode_recovers_it_at_restart(graph):
@@ -256,7 +131,7 @@ def test_a_recorder_far_behind_at_sigterm_writes_its_whole_episode_heartbeating(
     # supervisor waits for it instead of killing it after the stop timeout.
     root = tmp_path / "slow"
     params = {"root": str(root), "camera_timeout_ms": 300.0, "rate_hz": 1.5, "max_rows_per_step": 2}
-    slow = _spawn("recorder", "recorder_slow", params, graph.env)
+    slow = spawn_node("recorder", "recorder_slow", params, graph.env)
     try:
         assert wait_for(lambda: "recording" in graph.st("recorder_slow"), 60), graph.st("recorder_slow")
         graph.event("episode_start", task="lift_cube", seed=5, source="demo")
