@@ -83,3 +83,56 @@ def test_collision_callback_refuses():
 def test_bad_config_names_the_field():
     with pytest.raises(ConfigError, match=r"f.yaml: safety.max_velocity_rad_s: must be positive"):
         from_dict(SafetyConfig, {"max_velocity_rad_s": -1.0}, file="f.yaml", prefix="safety")
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.floats(-4, 4), min_size=7, max_size=7),
+            st.floats(1e-6, 0.08),
+            st.booleans(),
+            st.sampled_from([0.0, 1e-4, 1e-2, 0.3]),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_float_path_is_the_array_path_bit_for_bit(steps):
+    """The per-joint float loop (finite inputs) gives exactly the array code's results."""
+    fast = SafetyFilter(SafetyConfig(), ARM.q_lower, ARM.q_upper, fk=ARM.fk, reach_m=ARM.reach_m)
+    ref = SafetyFilter(SafetyConfig(), ARM.q_lower, ARM.q_upper, fk=ARM.fk)
+    fast.reset(HOME)
+    ref.reset(HOME)
+    for req, dt, engaging, jitter in steps:
+        # Requests near the previous command (tracking) as well as far ones (jumps).
+        r = np.array(req) if jitter == 0.0 else ref.q_prev + jitter * np.array(req)
+        known = (r[:6] + 1e-7, ARM.fk(r[:6] + 1e-7)[:3, 3])  # an IK-like known position nearby
+        a = fast.filter(r, dt, engaging=engaging, known_fk=known)
+        b = ref._filter_arrays(np.asarray(r, float), dt, engaging, None)
+        assert a.q.tobytes() == b.q.tobytes() and a.clamped == b.clamped and a.refused == b.refused
+        assert fast.v_prev.tobytes() == ref.v_prev.tobytes()
+
+
+def test_non_finite_requests_take_the_array_path_and_are_refused():
+    f = _filter()
+    req = HOME.copy()
+    req[2] = np.nan
+    res = f.filter(req, 0.004)
+    assert res.refused and np.array_equal(res.q, HOME)
+
+
+def test_known_position_settles_the_workspace_check_only_when_provably_inside():
+    f = SafetyFilter(SafetyConfig(), ARM.q_lower, ARM.q_upper, fk=ARM.fk, reach_m=ARM.reach_m)
+    calls = []
+
+    def fk(q):
+        calls.append(1)
+        return ARM.fk(q)
+
+    f.fk = fk
+    q = HOME[:6]
+    p = ARM.fk(q)[:3, 3]
+    assert f.in_workspace(q + 1e-4, (q, p)) and not calls  # inside, by the reach bound
+    far = np.array(p) + np.array([0.0, 0.0, 5.0])  # a (wrong) known position outside
+    assert f.in_workspace(q, (q, far)) and calls  # not provably inside: the FK decides

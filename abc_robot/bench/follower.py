@@ -39,7 +39,7 @@ def _wait_readable(socks: list[Any], timeout_s: float = 1.0) -> None:
 
 
 def step_cpu_us(ticks: int = 2000, warmup: int = 600) -> np.ndarray:
-    """CPU time [µs] of ``ticks`` follower steps in TELEOP, engaged, after ``warmup`` ticks."""
+    """CPU time [µs] of ``ticks`` follower steps in TELEOP, engaged, after at least ``warmup`` ticks."""
     from abc_robot.kinematics.ik import IKSolver
     from abc_robot.kinematics.model import ArmModel
     from abc_robot.nodes.follower import BackendSpec, FollowerConfig, FollowerNode
@@ -77,21 +77,36 @@ def step_cpu_us(ticks: int = 2000, warmup: int = 600) -> np.ndarray:
     out = np.zeros(ticks)
     dt_s = 0.004
     t_s = 0.0
-    for i in range(warmup + ticks):
+    timed = 0
+    i = 0
+    # Warm up until engaged (the engage ramp's pace follows the wall clock), then time.
+    # Ticks are paced at the leader's 250 Hz: the safety filter's limits see real dt.
+    next_ns = time.monotonic_ns()
+    while timed < ticks:
+        next_ns += int(dt_s * 1e9)
+        pause = (next_ns - time.monotonic_ns()) / 1e9
+        if pause > 0:
+            time.sleep(pause)
         t_s += dt_s
         T, g = lissajous_pose(lcfg, t_s, 0.0)
         q_lead = lik.solve(T, q_lead).q
         now = time.monotonic_ns()
         world.publish("sim/left/state", JointState(q=q_world.copy(), dq=np.zeros(7), stamp_ns=now))
-        leader.publish("leader/left", LeaderState(q=np.append(q_lead, g), T_base_ee=model.fk(q_lead), gripper=g, stamp_ns=now))
+        leader.publish(
+            "leader/left", LeaderState(q=np.append(q_lead, g), T_base_ee=model.fk(q_lead), gripper=g, stamp_ns=now)
+        )
         other.publish("follower/right/state", JointState(q=q_other, dq=np.zeros(7), stamp_ns=now))
         socks = [node.leader_sub.socket, node.backend.sub.socket, node.other_sub.socket]  # type: ignore[union-attr]
         _wait_readable(socks)
         c0 = time.thread_time_ns()
         node.step(time.monotonic_ns())
         c1 = time.thread_time_ns()
-        if i >= warmup:
-            out[i - warmup] = (c1 - c0) / 1e3
+        i += 1
+        if i > warmup and not node.arbiter.engaging:
+            out[timed] = (c1 - c0) / 1e3
+            timed += 1
+        elif i > warmup + 50_000:
+            break
         got = cmd.poll(0.05).get("sim/left/command")
         if isinstance(got, JointCommand) and len(got.q) == 7:
             q_world += (np.asarray(got.q) - q_world) * 0.4
@@ -100,7 +115,7 @@ def step_cpu_us(ticks: int = 2000, warmup: int = 600) -> np.ndarray:
     for s in (world, leader, other, console, policy, cmd):
         s.close()
     node._close_sockets()
-    if mode != "TELEOP" or not engaged:
+    if mode != "TELEOP" or not engaged or timed < ticks:
         raise RuntimeError(f"follower not engaged in TELEOP after warm-up: mode {mode}, engaged {engaged}")
     return out
 

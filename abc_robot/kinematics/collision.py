@@ -155,8 +155,12 @@ class PairGuard:
 
     The exact check costs ~0.1 ms; skeletons farther apart than any two links can
     reach towards each other need none. While the arms are far apart the skeleton
-    distance itself is refreshed only every ``refresh_ns``: in 10 ms two arms at full
-    speed close less than 3 cm, which the 3 cm slack on ``precheck_m`` covers.
+    distance itself is not recomputed on every tick: two arms at full speed close at
+    most :attr:`CLOSING_SPEED_M_S` (3 cm in 10 ms), so a distance ``d`` measured at
+    ``t`` stays above ``precheck_m`` until ``t + (d - precheck_m) / CLOSING_SPEED_M_S``;
+    the guard recomputes it by then, at least every ``refresh_ns`` (the default
+    10 ms is the reuse a distance of ``precheck_m + 3 cm`` gets) and at most every
+    :attr:`MAX_REUSE_NS`.
 
     Args:
         arm: which arm this follower drives, ``left`` or ``right``.
@@ -165,10 +169,14 @@ class PairGuard:
         margin_m: minimum distance kept between the arms [m].
         precheck_m: the exact check runs below this skeleton distance [m] (must exceed
             twice the largest link radius plus the gripper length).
-        refresh_ns: how long a far-apart skeleton distance stays valid [ns].
+        refresh_ns: shortest reuse of a far-apart skeleton distance [ns].
     """
 
     SLACK_M = 0.03
+    #: Fastest the two tool points close on each other [m/s] (both arms at speed).
+    CLOSING_SPEED_M_S = 3.0
+    #: Longest reuse of one skeleton distance [ns], however far apart the arms are.
+    MAX_REUSE_NS = 50_000_000
 
     def __init__(
         self,
@@ -193,6 +201,19 @@ class PairGuard:
         self.exact_checks = 0
         self._t_ns: int | None = None
         self._d_m = 0.0
+        self._valid_ns = 0  # how long the distance measured at _t_ns may be reused
+
+    def reusable(self, now_ns: int) -> bool:
+        """True while the last distance still proves the arms apart at ``now_ns``
+        (:meth:`collides` then answers False without looking at the joints)."""
+        return self._t_ns is not None and now_ns - self._t_ns < self._valid_ns
+
+    def _reuse_ns(self, d_m: float) -> int:
+        """How long a skeleton distance ``d_m`` [m] proves the arms apart [ns] (0: not)."""
+        if not d_m > self.precheck_m + self.SLACK_M:
+            return 0
+        ns = int((d_m - self.precheck_m) / self.CLOSING_SPEED_M_S * 1e9)
+        return min(max(ns, self.refresh_ns), max(self.MAX_REUSE_NS, self.refresh_ns))
 
     def skeleton_distance(self, q_own: np.ndarray, q_other: np.ndarray) -> float:
         """Smallest distance [m] between the two skeletons' points."""
@@ -207,10 +228,11 @@ class PairGuard:
             q_other: the other arm's 6 measured joint angles [rad].
             now_ns: the caller's clock [ns, monotonic] (for the refresh interval).
         """
-        if self._t_ns is not None and now_ns - self._t_ns < self.refresh_ns and self._d_m > self.precheck_m + self.SLACK_M:
+        if self.reusable(now_ns):
             return False
         d = self.skeleton_distance(q_own, q_other)
         self._t_ns, self._d_m = now_ns, d
+        self._valid_ns = self._reuse_ns(d)
         if d > self.precheck_m:
             return False
         self.exact_checks += 1

@@ -113,6 +113,9 @@ class IKResult:
         rot_err_rad: rotation error of ``q`` against the target [rad].
         converged: both errors are within the configured tolerances.
         iterations: iterations run (Jacobian evaluations).
+        p_base_ee: end-effector position at ``q`` in the base frame [m], from the
+            solve's own forward kinematics (to rounding): callers that need the
+            pose's position at ``q`` (a workspace check) need no FK of their own.
     """
 
     q: np.ndarray
@@ -120,6 +123,7 @@ class IKResult:
     rot_err_rad: float
     converged: bool
     iterations: int
+    p_base_ee: np.ndarray | None = None
 
 
 class IKSolver:
@@ -298,4 +302,5 @@ class IKSolver:
             rot_err_rad=math.sqrt(e_best[3:] @ e_best[3:]),
             converged=converged,
             iterations=it,
+            p_base_ee=p_t - e_best[:3],
         )

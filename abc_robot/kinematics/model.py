@@ -132,6 +132,16 @@ class ArmModel:
         )
 
     @property
+    def reach_m(self) -> float:
+        """A bound on the end effector's displacement per radian of summed joint motion
+        [m/rad], whatever the configuration: the chain's link lengths, joint 2's origin
+        to the end-effector frame (no point of the tool is farther than that from any
+        joint's axis, so ``|p(q) − p(q')| ≤ reach_m · Σ|q − q'|``)."""
+        m = self.model
+        links = sum(float(np.linalg.norm(m.jointPlacements[j].translation)) for j in range(2, m.njoints))
+        return links + float(np.linalg.norm(m.frames[self.ee_frame_id].placement.translation))
+
+    @property
     def nq(self) -> int:
         """Number of arm joints (6)."""
         return int(self.model.nq)

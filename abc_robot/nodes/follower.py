@@ -159,6 +159,7 @@ class FollowerNode(Node):
         self.counted_leader_seq = -1
         self.T_target: np.ndarray | None = None
         self.guard: Any = None  # kinematics.collision.PairGuard when other_arm is set
+        self._known_fk: tuple[np.ndarray, np.ndarray | None] | None = None  # (q6, p_base_ee) of this tick's IK
         # Figures.
         self.latency_ms = Samples()
         self.tracking_mm = Samples()
@@ -196,7 +197,14 @@ class FollowerNode(Node):
         self.guard = self._make_guard(cfg) if cfg.other_arm else None
         # Takeovers of the other arm, in order (rare, and none may be missed).
         self.pair_sub = self.reliable(cfg.other_arm, [f"intervention/{self.other_arm_name}"]) if cfg.intervene_together else None
-        self.safety = SafetyFilter(cfg.safety, self.model.q_lower, self.model.q_upper, fk=self.model.fk, collision=self._collides if self.guard else None)
+        self.safety = SafetyFilter(
+            cfg.safety,
+            self.model.q_lower,
+            self.model.q_upper,
+            fk=self.model.fk,
+            collision=self._collides if self.guard else None,
+            reach_m=self.model.reach_m,
+        )
         if self.leader_sub is not None:
             self.loop.wake_on(self.leader_sub.socket)
             self.loop.wake_enabled = self.arbiter.wants_leader_wake
@@ -227,10 +235,13 @@ class FollowerNode(Node):
     def _collides(self, q6: np.ndarray) -> str | None:
         if self.guard is None or self.other_sub is None:
             return None
+        now = time.monotonic_ns()
+        if self.guard.reusable(now):
+            return None  # the arms were far enough apart recently (no need to decode the other's state)
         other = self.other_sub.get(self.other_topic)
         if not isinstance(other, JointState) or len(other.q) < 6:
             return None
-        if self.guard.collides(q6, np.asarray(other.q[:6], dtype=float), time.monotonic_ns()):
+        if self.guard.collides(q6, np.asarray(other.q[:6], dtype=float), now):
             return "the arms would collide"
         return None
 
@@ -304,7 +315,7 @@ class FollowerNode(Node):
         # socket, and an undrained socket would wake it again at once.
         leader = self._poll_leader(now_ns)
         if self.other_sub is not None:
-            self.other_sub.poll()
+            self.other_sub.drain()  # decoded only when the arm-arm check needs it
         try:
             sample = self.backend.read_state()
         except AbcRobotError as exc:  # a driver that raises instead of returning None
@@ -341,12 +352,13 @@ class FollowerNode(Node):
             self.safety.reset(self.q_cmd)
             self.last_cmd_ns = 0
             self.arbiter.reanchor()
+        self._known_fk = None
         q_des, source, ref_stamp = self._desired(now_ns, leader)
         # dt between the instants commands are issued: that is what the arm sees.
         t_cmd = time.monotonic_ns()
         dt = (t_cmd - self.last_cmd_ns) / 1e9 if self.last_cmd_ns else 1.0 / cfg.rate_hz
         following = source != "none"
-        res = self.safety.filter(q_des, dt, engaging=self.arbiter.engaging and following)
+        res = self.safety.filter(q_des, dt, engaging=self.arbiter.engaging and following, known_fk=self._known_fk)
         if res.refused:
             self.refusals[res.refused] = self.refusals.get(res.refused, 0) + 1
             if self.refusals[res.refused] in (1, 100, 1000):
@@ -453,7 +465,10 @@ class FollowerNode(Node):
             return hold
         self.T_target = T_target
         self.arbiter.following()
-        q = np.concatenate([res.q, [float(np.clip(leader.gripper, 0.0, 1.0))]])
+        q = np.empty(7)
+        q[:6] = res.q
+        q[6] = min(max(float(leader.gripper), 0.0), 1.0)
+        self._known_fk = (res.q, res.p_base_ee)  # the safety filter's workspace check reuses it
         return q, source, leader.stamp_ns
 
     def _policy_command(self, now_ns: int) -> np.ndarray | None:

@@ -41,7 +41,7 @@ _SNDMORE = int(zmq.SNDMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _RCVMORE = int(zmq.RCVMORE)
-_Base: Any = zmq.Socket.__mro__[1]  # the compiled socket class under pyzmq's sugar
+_Base: Any = zmq.backend.Socket  # the compiled socket class under pyzmq's sugar
 _send = _Base.send
 _recv = _Base.recv
 _get = _Base.get
@@ -222,35 +222,56 @@ class LatestSubscriber(_SubscriberBase):
         self.latest: dict[str, Message] = {}
         self.received_ns: dict[str, int] = {}
         self.skipped = 0
+        # Newest undecoded message per topic from drain(), and when it was received.
+        self._pending: dict[bytes, list[Any]] = {}
+        self._pending_ns = 0
 
-    def poll(self, timeout_s: float = 0.0) -> dict[str, Message]:
-        """Drain the socket; return ``{topic: newest message}`` of what arrived now.
-
-        Args:
-            timeout_s: wait up to this long for the first message if none is queued.
-        """
+    def _receive(self, raw: dict[bytes, list[Any]]) -> int:
+        """Move everything queued into ``raw`` (newest per topic); return how many."""
         sock = self._sock
-        if timeout_s > 0 and not sock.poll(int(timeout_s * 1000), zmq.POLLIN):
-            return {}
+        n = 0
         # Ask the socket before each receive: a failed non-blocking receive raises
         # zmq.Again, which costs twice the question, and every control tick ends a poll.
-        if not _get(sock, _EVENTS) & _POLLIN:
-            return {}
-        raw: dict[bytes, list[Any]] = {}
-        while True:
+        while _get(sock, _EVENTS) & _POLLIN:
             try:
                 frames = _recv_frames(sock)
             except zmq.Again:
                 break
-            self.received += 1
+            n += 1
             key = frames[0]
             if key in raw:
                 self.skipped += 1
             raw[key] = frames
-            if not _get(sock, _EVENTS) & _POLLIN:
-                break
+        self.received += n
+        return n
+
+    def poll(self, timeout_s: float = 0.0) -> dict[str, Message]:
+        """Drain the socket; return ``{topic: newest message}`` of what arrived now
+        (and since a :meth:`drain` that nothing decoded yet).
+
+        Args:
+            timeout_s: wait up to this long for the first message if none is queued.
+        """
+        if timeout_s > 0 and not self._pending and not self._sock.poll(int(timeout_s * 1000), zmq.POLLIN):
+            return {}
+        raw = self._pending
+        if raw:
+            self._pending = {}
+        if not self._receive(raw) and not raw:
+            return {}
+        return self._decode_all(raw, time.monotonic_ns())
+
+    def drain(self) -> int:
+        """Receive everything queued without decoding it: the newest message per topic
+        is decoded only when :meth:`get` (or :meth:`poll`) asks for it. For inputs
+        read less often than they arrive. Returns how many messages were received."""
+        n = self._receive(self._pending)
+        if n:
+            self._pending_ns = time.monotonic_ns()
+        return n
+
+    def _decode_all(self, raw: dict[bytes, list[Any]], now: int) -> dict[str, Message]:
         out: dict[str, Message] = {}
-        now = time.monotonic_ns()
         for frames in raw.values():
             got = self._decode(frames)
             if got is None:
@@ -262,7 +283,10 @@ class LatestSubscriber(_SubscriberBase):
         return out
 
     def get(self, topic: str) -> Message | None:
-        """The newest message seen on ``topic`` so far (after the last ``poll``)."""
+        """The newest message seen on ``topic`` so far (after the last ``poll`` or ``drain``)."""
+        if self._pending:
+            raw, self._pending = self._pending, {}
+            self._decode_all(raw, self._pending_ns)
         return self.latest.get(topic)
 
 
@@ -331,6 +355,8 @@ class ReliableSubscriber(_SubscriberBase):
 
     def drain(self, max_messages: int = 10_000) -> list[tuple[str, Message]]:
         """Everything queued now, in arrival order (at most ``max_messages``)."""
+        if not _get(self._sock, _EVENTS) & _POLLIN:
+            return []  # the common case on a control tick: nothing (one cheap question)
         out = []
         for _ in range(max_messages):
             got = self.recv(0.0)
