@@ -15,10 +15,11 @@ __all__ = ["RateLoop"]
 class RateLoop:
     """Paces a loop at ``rate_hz`` on ``time.monotonic_ns()``.
 
-    Deadlines advance by exactly one period, so the average rate does not drift. When
-    a tick overruns by more than a whole period the missed ticks are skipped (counted
-    in ``overruns``) instead of bursting to catch up: a control loop must never run
-    several stale ticks back to back.
+    Deadlines advance by exactly one period, so the average rate does not drift: a
+    tick that starts late, but less than a period late, runs at once and the next one
+    keeps its time. When a tick overruns by a whole period or more the missed ticks
+    are skipped (counted in ``overruns``) instead of bursting to catch up: a control
+    loop must never run several stale ticks back to back.
 
     Args:
         rate_hz: target rate [Hz].
@@ -98,8 +99,13 @@ class RateLoop:
             time.sleep(delay / 1e9)
             now = time.monotonic_ns()
             self._next_ns += self.period_ns
+        elif -delay < self.period_ns:
+            # Late, but this tick is not missed yet: run it now and keep the schedule,
+            # so the average rate holds (the next tick comes at its usual time).
+            self._next_ns += self.period_ns
         else:
-            # Late: skip the missed ticks, restart the schedule from now.
+            # Overrun by a whole period or more: skip the missed ticks, restart the
+            # schedule from now.
             self.overruns += 1
             self._next_ns = now + self.period_ns
         self._record(now)
