@@ -20,7 +20,9 @@ import yaml
 from abc_robot.calibration.schema import load_leader_calibration
 from abc_robot.cli.rig import main as rig_main
 from abc_robot.devices.damiao import YamConfig
+from abc_robot.devices.damiao.protocol import Register
 from abc_robot.rig import load_rig
+from abc_robot.rig.checks import damiao_motors
 from abc_robot.rig.preflight import PreflightOptions, run_preflight
 from abc_robot.testing.console_board_emulator import ConsoleBoardEmulator
 from abc_robot.testing.damiao_emulator import DamiaoChainEmulator
@@ -105,7 +107,7 @@ def test_everything_passes_on_the_emulated_rig(twin):
     assert report.ok, report.table()
     for device, check in [
         ("leader left", "servos"), ("leader right", "latency timer"), ("follower left", "servos"),
-        ("follower right", "motors"), ("follower right", "CAN"), ("console board", "frames"),
+        ("follower right", "motors"), ("follower right", "model"), ("follower right", "CAN"), ("console board", "frames"),
         ("camera top", "resolution"), ("camera right", "fps"), ("leader left", "calibration"),
     ]:  # fmt: skip
         rows = _rows(report, device, check)
@@ -149,6 +151,31 @@ def test_missing_servo_and_missing_motor_fail_with_the_fix(twin):
     (motors,) = _rows(report, "follower right", "motors")
     assert motors.status == "fail" and "missing ids [6]" in motors.detail and "CAN id" in motors.fix
     assert {r.device for r in report.failures} == {"leader left", "follower right"}, report.table()
+
+
+def test_a_motor_of_another_model_fails_the_model_row_with_the_fix(twin):
+    """Damiao motors have no model register: the read-only gear ratio tells a DM4340
+    (40:1) from a DM4310 (10:1), and the stored MIT ranges must be the model's."""
+    rig = load_rig(RIG, twin["overlay"])
+    rows = {r.check: r for r in damiao_motors(rig, OPTS)}
+    assert rows["model"].status == "pass" and "no model register" in rows["model"].detail, rows["model"]
+    yam = twin["yam"]
+    with yam.lock:
+        saved = [dict(m.registers) for m in yam.motors]
+        yam.motors[4].registers[Register.GR] = 40.0  # joint5 (id 5, a DM4310) answers as a DM4340
+        yam.motors[1].registers[Register.VMAX] = 8.0  # joint2 (id 2, a DM4340) set up with another range
+    try:
+        rows = {r.check: r for r in damiao_motors(rig, OPTS)}
+    finally:
+        with yam.lock:
+            for m, regs in zip(yam.motors, saved, strict=True):
+                m.registers.update(regs)
+    model = rows["model"]
+    assert rows["motors"].status == "pass", rows["motors"]
+    assert model.status == "fail", model
+    assert "id 5 (DM4310, wants 10): gear ratio 40 (a DM4340)" in model.detail, model.detail
+    assert "id 2 (DM4340, wants 10): VMAX 8" in model.detail, model.detail
+    assert "id 1" not in model.detail and "motor_models" in model.fix and "registers 21, 22, 23" in model.fix
 
 
 def test_wrong_camera_resolution_fails_with_the_modes_offered(twin, tmp_path):

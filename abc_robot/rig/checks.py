@@ -264,7 +264,9 @@ def dynamixel_servos(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckRe
 
 def damiao_motors(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckResult]:
     """Every Damiao motor of a YAM arm answers on its CAN bus (a clear-error frame, which
-    leaves the motor's enable state and torque as they are)."""
+    leaves the motor's enable state and torque as they are), and is the model the arm's
+    variant names: the protocol has no model register, so its read-only gear ratio and
+    its stored MIT ranges are read and compared (:mod:`abc_robot.devices.damiao.identity`)."""
     if not opts.devices:
         return
     import can
@@ -296,6 +298,7 @@ def damiao_motors(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckResul
                 answered = [a or g for a, g in zip(answered, got, strict=True)]
                 if all(answered):
                     break
+            model_row = _damiao_models(chain, cfg, answered, label, opts)
         finally:
             bus.shutdown()
         missing = [cfg.motor_ids[i] for i, a in enumerate(answered) if not a]
@@ -314,6 +317,48 @@ def damiao_motors(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckResul
             yield CheckResult(
                 label, "motors", "pass", f"ids {list(cfg.motor_ids)} answer ({', '.join(models)} configured)"
             )
+        if model_row is not None:
+            yield model_row
+
+
+def _damiao_models(chain: Any, cfg: Any, answered: list[bool], label: str, opts: PreflightOptions) -> CheckResult | None:
+    """The ``model`` row of a YAM arm: each answering motor's gear ratio and MIT ranges
+    against its configured model's (None when no motor answered)."""
+    from abc_robot.devices.damiao.identity import model_from_gear_ratio, read_identity
+    from abc_robot.devices.damiao.protocol import GEAR_RATIO, Register
+
+    wrong, unread, unknown_gear = [], [], set()
+    for i, model in enumerate(cfg.motor_models):
+        if not answered[i]:
+            continue  # the motors row names it
+        ident = read_identity(chain, i, max(opts.reply_timeout_s, 0.02))
+        if not ident.answered:
+            unread.append(cfg.motor_ids[i])
+            continue
+        if model.split("_")[0] not in GEAR_RATIO:
+            unknown_gear.add(model)
+        for reg, held, want in ident.mismatches(model):
+            if reg is Register.GR:
+                seems = model_from_gear_ratio(held)
+                what = f"gear ratio {held:g}" + (f" (a {seems})" if seems else "") if held is not None else "no gear ratio"
+            else:
+                what = f"{reg.name} {held:g}" if held is not None else f"no {reg.name}"
+            wrong.append(f"id {cfg.motor_ids[i]} ({model}, wants {want:g}): {what}")
+    if not any(answered):
+        return None
+    how = "gear ratio (read-only) and PMAX/VMAX/TMAX registers: Damiao motors have no model register"
+    if unknown_gear:
+        how += f"; {', '.join(sorted(unknown_gear))}: no known gear ratio, only the MIT ranges compared"
+    if wrong or unread:
+        detail = "; ".join(wrong + [f"id {m}: register reads unanswered" for m in unread])
+        fix = (
+            "check `variant:` / `motor_models` in rig.yaml match the arm's motors; a motor of another model is "
+            "a wrong part (swap it); wrong PMAX/VMAX/TMAX: write them with the motor vendor's setup tool "
+            "(registers 21, 22, 23), save to flash, power-cycle the motor"
+        )
+        return CheckResult(label, "model", "fail", f"{detail} [{how}]", fix)
+    n = sum(answered)
+    return CheckResult(label, "model", "pass", f"{n} motors are {', '.join(sorted(set(cfg.motor_models)))} as configured [{how}]")
 
 
 def console_board(rig: RigConfig, opts: PreflightOptions) -> Iterator[CheckResult]:

@@ -3,6 +3,7 @@
 - :mod:`.protocol`: frame packing and parsing (pure functions).
 - :mod:`.chain`: a set of motors on one python-can bus, with per-motor liveness.
 - :mod:`.config`: :class:`YamConfig`, the arm's frozen config.
+- :mod:`.identity`: a motor's model as its registers tell it (gear ratio, MIT ranges).
 - :mod:`.arm`: :class:`YamArm`, the :class:`~abc_robot.devices.backend.ArmBackend`.
 
 The emulator for tests is :mod:`abc_robot.testing.damiao_emulator`.
@@ -11,6 +12,7 @@ The emulator for tests is :mod:`abc_robot.testing.damiao_emulator`.
 from abc_robot.devices.damiao.arm import YamArm
 from abc_robot.devices.damiao.chain import DamiaoChain, MotorLink, MotorSpec
 from abc_robot.devices.damiao.config import YamConfig
+from abc_robot.devices.damiao.identity import MotorIdentity, read_identity
 from abc_robot.devices.damiao.protocol import (
     MOTOR_LIMITS,
     Feedback,
@@ -30,6 +32,7 @@ __all__ = [
     "Feedback",
     "MOTOR_LIMITS",
     "MitCommand",
+    "MotorIdentity",
     "MotorLimits",
     "MotorLink",
     "MotorSpec",
@@ -39,6 +42,7 @@ __all__ = [
     "YamConfig",
     "pack_feedback",
     "pack_mit",
+    "read_identity",
     "parse_feedback",
     "special_frame",
     "unpack_mit",

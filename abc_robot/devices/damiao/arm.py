@@ -60,9 +60,8 @@ import numpy as np
 from abc_robot.devices.backend import ArmBackend, ArmSample
 from abc_robot.devices.damiao.chain import DamiaoChain
 from abc_robot.devices.damiao.config import YamConfig
+from abc_robot.devices.damiao.identity import read_identity
 from abc_robot.devices.damiao.protocol import (
-    GEAR_RATIO,
-    MOTOR_LIMITS,
     TIMEOUT_S_PER_COUNT,
     MitCommand,
     MotorState,
@@ -513,29 +512,21 @@ class YamArm(ArmBackend):
         assert self.chain is not None
         c = self.config
         wait = max(c.reply_timeout_s * 5, 0.1)  # an answer comes within 1 ms; this is for a loaded host
-        silent, wrong, settings = [], [], []
+        silent: list[int] = []
+        wrong: list[tuple[int, Register, float | None, float, str]] = []
+        settings: list[dict[str, Any]] = []
         for i, spec in enumerate(c.motor_specs()):
-            got: dict[Register, float | int | None] = {}
-            for reg in (Register.GR, Register.PMAX, Register.VMAX, Register.TMAX, Register.TIMEOUT):
-                got[reg] = self._read_register(i, reg, wait)
-            if all(v is None for v in got.values()):
+            ident = read_identity(self.chain, i, wait, c.enable_attempts)
+            if not ident.answered:
                 silent.append(i)
                 continue
-            model = spec.model.split("_")[0]
-            table = MOTOR_LIMITS[spec.model]
-            want: dict[Register, float] = {Register.PMAX: table.p_max, Register.VMAX: table.v_max, Register.TMAX: table.t_max}
-            if model in GEAR_RATIO:
-                want[Register.GR] = GEAR_RATIO[model]
-            for reg, value in want.items():
-                held = got[reg]
-                if held is None or not math.isclose(float(held), value, rel_tol=1e-4):
-                    wrong.append((i, reg, held, value, spec.model))
+            wrong.extend((i, reg, held, value, spec.model) for reg, held, value in ident.mismatches(spec.model))
             entry: dict[str, Any] = {
                 "motor": self._name(i), "can_id": spec.can_id, "model": spec.model,
-                "gear_ratio": got[Register.GR], "p_max": got[Register.PMAX], "v_max": got[Register.VMAX],
-                "t_max": got[Register.TMAX], "timeout_written": False,
+                "gear_ratio": ident.gear_ratio, "p_max": ident.p_max, "v_max": ident.v_max,
+                "t_max": ident.t_max, "timeout_written": False,
             }  # fmt: skip
-            counts = got[Register.TIMEOUT]
+            counts: float | int | None = ident.timeout_counts
             want_counts = round(c.can_timeout_s / TIMEOUT_S_PER_COUNT)
             if counts is not None and (int(counts) == 0 or int(counts) > want_counts):
                 # No failsafe (or a slower one): set ours, in RAM only, so a dead process damps the arm.
@@ -565,14 +556,6 @@ class YamArm(ArmBackend):
         for entry in settings:
             if entry["can_timeout_s"] is not None and entry["can_timeout_s"] > c.can_timeout_s * 1.001:
                 self._set_fault(f"{entry['motor']}: CAN timeout {entry['can_timeout_s']} s could not be set")
-
-    def _read_register(self, i: int, reg: Register, wait: float) -> float | int | None:
-        assert self.chain is not None
-        for _ in range(self.config.enable_attempts):
-            got = self.chain.register(i, reg, wait)
-            if got is not None:
-                return got
-        return None
 
     def _measure_gripper(self) -> None:
         """Drive the gripper to each end stop at a capped torque and keep where it stalls."""
