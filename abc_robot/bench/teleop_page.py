@@ -10,9 +10,12 @@ stops. A run in which the browser received no scene or camera updates through th
 window is not a measurement: it raises. Without Chromium the rows are not produced and
 the bench says which Debian package is missing.
 
-The followers' latency figures cover their whole run (their sample ring is not reset
-when the browser attaches): ``samples_with_browser`` says which share of the latency
-samples were taken with the browser attached.
+Until the browser is live the followers are held (a repeated HOLD from the supervisor:
+no leader-following, so no latency samples); the window starts with a TELEOP, so the
+followers engage with the browser already on the page, as they do at the start of the
+plain run. Their latency figures cover their whole run (their sample ring is not reset),
+so ``samples_with_browser`` says which share of the samples were taken in the window:
+the rest come from before a follower first heard the HOLD.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ PREFIX = "teleop/latency_with_page"
 
 NOTE = (
     f"{PREFIX}: the same graph plus the page node (--page), headless Chromium (software WebGL, "
-    "same machine) attached; window starts when the browser has arm poses and camera images; "
+    "same machine) attached; arms held until the browser has arm poses and camera images, then "
+    "TELEOP and the window; "
     "page/*_updates: updates the browser received [Hz]; samples_with_browser: share of latency "
     "samples taken with the browser attached [%]."
 )
@@ -110,6 +114,14 @@ def _latency_samples(statuses: dict[str, dict[str, Any]]) -> dict[str, int]:
     return out
 
 
+def _modes(statuses: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {
+        str(st["status"]["arm"]): str(st["status"]["mode"])
+        for st in statuses.values()
+        if {"arm", "mode"} <= st.get("status", {}).keys()
+    }
+
+
 def run_graph_with_page(duration_s: float, attach_timeout_s: float = 300.0) -> dict[str, Any]:
     """Run the sim teleop graph with the page node and a browser attached; its summary.
 
@@ -136,6 +148,7 @@ def run_graph_with_page(duration_s: float, attach_timeout_s: float = 300.0) -> d
     sup = Supervisor(graph, log=io.StringIO())
     t0 = time.monotonic()
     window: dict[str, Any] = {}
+    resend = {"at": 0.0}
 
     def tick(s: Supervisor) -> None:
         now = time.monotonic()
@@ -143,12 +156,23 @@ def run_graph_with_page(duration_s: float, attach_timeout_s: float = 300.0) -> d
             s.request_stop("browser failed")
         elif "start" not in window:
             if viewer.live.is_set():
+                # The window: the followers engage now, with the browser on the page.
                 window.update(start=now, samples=_latency_samples(s.statuses()))
+                resend["at"] = 0.0
             elif now - t0 > attach_timeout_s + 10:
                 s.request_stop("browser never attached")
+            elif now >= resend["at"]:
+                # Until then the arms hold (no latency samples): the followers subscribe
+                # at start-up, so the HOLD is repeated until the browser is live.
+                s.broadcast_mode("HOLD", "bench: waiting for the browser on the page")
+                resend["at"] = now + 0.5
         elif now >= window["start"] + duration_s:
-            window["end"] = now  # the browser stays on until the graph has stopped
+            # Modes before the ordered stop's HOLD; the browser stays on until the graph stopped.
+            window.update(end=now, modes=_modes(s.statuses()))
             s.request_stop("duration reached")
+        elif now >= resend["at"] and set(_modes(s.statuses()).values()) != {"TELEOP"}:
+            s.broadcast_mode("TELEOP", "bench: browser live on the page")
+            resend["at"] = now + 1.0
 
     viewer.start()
     try:
@@ -171,7 +195,14 @@ def run_graph_with_page(duration_s: float, attach_timeout_s: float = 300.0) -> d
             f"(counts {first} -> {last} over {span:.1f} s): no valid figure; {tail}"
         )
     final = _latency_samples(sup.statuses())
-    # A lower bound: samples from before the browser attached may have left the ring.
+    modes = window["modes"]
+    if set(modes.values()) != {"TELEOP"} or any(final.get(a, 0) <= window["samples"].get(a, 0) for a in modes):
+        raise RuntimeError(
+            f"{PREFIX}: the followers did not follow the leader through the window "
+            f"(modes {modes}, latency samples {window['samples']} -> {final}): no valid figure; {tail}"
+        )
+    # Samples taken before a follower first heard the HOLD (a lower bound: some may
+    # have left the follower's sample ring since).
     shares = [1.0 - window["samples"].get(a, 0) / n for a, n in final.items() if n]
     summary["page"] = {
         "attach_s": window["start"] - t0,
