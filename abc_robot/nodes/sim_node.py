@@ -178,7 +178,7 @@ class SimNode(Node):
                 continue
             if not msg.torque:
                 self._set_limp(arm, True)
-            elif len(msg.q) == 7 and np.all(np.isfinite(msg.q)):
+            elif len(msg.q) == 7 and np.isfinite(msg.q).all():
                 self._set_limp(arm, False)
                 self.world.set_targets(arm, np.asarray(msg.q, dtype=np.float64))
             else:

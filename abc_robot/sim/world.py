@@ -68,6 +68,7 @@ class SimWorld:
         self.data = mujoco.MjData(self.model)
         self._arms = {arm: self._index(arm) for arm in ARMS}
         self._body_ids: dict[str, int] = {}
+        self._ctrl_bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # arm -> servo target bounds
         self._finger_mask: dict[str, np.ndarray] = {}  # per arm: geom id -> is one of its fingers
         for arm, a in self._arms.items():
             self._finger_mask[arm] = np.zeros(self.model.ngeom, dtype=bool)
@@ -170,10 +171,15 @@ class SimWorld:
         q = np.asarray(q7, dtype=np.float64)
         if q.shape != (7,):
             raise ConfigError(f"arm targets need 7 values (6 joints + gripper), got shape {q.shape}", field="q")
-        if not np.all(np.isfinite(q)):
+        if not np.isfinite(q).all():
             raise ConfigError(f"arm targets must be finite, got {q.tolist()}", field="q")
-        rng = self.model.actuator_ctrlrange[a.act]
-        sent = np.clip(q, rng[:, 0], rng[:, 1])
+        # The world loop sets both arms' targets at 500 Hz: bounds read once per arm,
+        # and minimum/maximum (np.clip's Python wrapper costs more than the clamp).
+        lo_hi = self._ctrl_bounds.get(arm)
+        if lo_hi is None:
+            rng = self.model.actuator_ctrlrange[a.act]
+            lo_hi = self._ctrl_bounds[arm] = (rng[:, 0].copy(), rng[:, 1].copy())
+        sent = np.minimum(np.maximum(q, lo_hi[0]), lo_hi[1])
         self.data.ctrl[a.act] = sent
         return sent
 
