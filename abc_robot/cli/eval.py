@@ -3,6 +3,13 @@
     abc-eval --policies CKPT1 CKPT2 [...] --sim [--groups G] [--task T] [--seed S]
              [--episode-seed E] [--time-limit S] [--judge sim|operator]
              [--json] [--out FILE]
+    abc-eval --policies CKPT1 CKPT2 [...] --rig R [--rig-overlay F] [--groups G]
+             [--seed S] [--json] [--out FILE]
+
+On a rig (``--rig``, :mod:`abc_robot.cli.eval_rig`) the same blind protocol runs on the
+rig's eval graph and the operator is the judge: each trial's line names the alias and
+the scene to set up; the operator starts the episode (``r`` / console button A) and
+judges it (``s`` / ``f`` / button B short or long).
 
 Every checkpoint gets its own policy worker; all of them sit behind the one policy
 endpoint the followers use, through a policy mux that forwards only the model under
@@ -59,6 +66,22 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", action="store_true", help="print the results as one JSON object")
     ap.add_argument("--out", default=None, metavar="FILE", help="write results, alias mapping and trials (JSON)")
     add_page_args(ap)  # the page runs blind: nothing on it names a checkpoint
+    rig = ap.add_argument_group("on a rig (the operator judges)")
+    rig.add_argument(
+        "--rig", default=None, help="rig directory rigs/<name>: its eval graph (launch/templates/eval.yaml)"
+    )
+    rig.add_argument(
+        "--rig-overlay", metavar="FILE", help="YAML deep-merged onto rig.yaml (device addresses, e.g. a twin's)"
+    )
+    rig.add_argument("--skip-check", action="store_true", help="start without the preflight checks (not advised)")
+    rig.add_argument("--run-dir", default=None, help="the graph's run directory (sockets; default a new temporary one)")
+    rig.add_argument(
+        "--headless", action="store_true", help="no terminal keys (console board or another console publisher)"
+    )
+    rig.add_argument(
+        "--heartbeat-timeout", type=float, default=None, metavar="S", help="supervisor patience with a silent node [s]"
+    )
+    rig.add_argument("--no-rt", action="store_true", help="followers without SCHED_FIFO (a twin sharing the CPU)")
     return ap
 
 
@@ -96,9 +119,18 @@ def _check_checkpoints(paths: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.rig and not args.sim:
+        from abc_robot.cli.eval_rig import run_rig_eval
+
+        try:
+            checkpoints = _check_checkpoints(args.policies)
+        except (AbcRobotError, ValueError) as exc:
+            print(f"abc-eval: {exc}", file=sys.stderr)
+            return 2
+        return run_rig_eval(args, checkpoints)
     if not args.sim:
         print(
-            "abc-eval: only --sim is wired (on a rig, use --launch with a rollout graph and --judge operator)",
+            "abc-eval: give --sim (MuJoCo) or --rig R (the operator judges); or --launch with a rollout graph and --judge operator",
             file=sys.stderr,
         )
         if not args.launch:

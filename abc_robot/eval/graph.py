@@ -28,7 +28,7 @@ from abc_robot.errors import ConfigError
 from abc_robot.runtime.config import from_dict, load_yaml
 from abc_robot.runtime.launch import LaunchGraph, apply_overrides
 
-__all__ = ["build_eval_graph", "worker_name", "MUX_CONTROL", "MUX_GATE"]
+__all__ = ["build_eval_graph", "mux_policies", "worker_name", "MUX_CONTROL", "MUX_GATE"]
 
 #: The mux's request endpoint (``mux/select``).
 MUX_CONTROL = "ipc://${run}/policy_ctl"
@@ -63,12 +63,33 @@ def build_eval_graph(
     Raises:
         ConfigError: no such node, not a policy worker, or an invalid resulting graph.
     """
-    from abc_robot.nodes.registry import NODE_KINDS
-
     file = str(launch_file)
     data = load_yaml(launch_file)
     if overrides:
         data = apply_overrides(data, overrides, file)
+    out = mux_policies(data, checkpoints, policy_node, control, gate, file=file)
+    return from_dict(LaunchGraph, dict(out, source_file=file), file=file)
+
+
+def mux_policies(
+    data: Mapping[str, Any],
+    checkpoints: Mapping[str, str],
+    policy_node: str = "policy",
+    control: str = MUX_CONTROL,
+    gate: str = MUX_GATE,
+    file: str = "",
+) -> dict[str, Any]:
+    """A launch dict (a rollout graph, overrides applied) with ``checkpoints`` behind a mux.
+
+    What :func:`build_eval_graph` does to a launch file, on a dict (a rig's graph is
+    built from its template, not read from a file). ``file`` names it in errors.
+
+    Raises:
+        ConfigError: no such node, not a policy worker, or an unknown node kind.
+    """
+    from abc_robot.nodes.registry import NODE_KINDS
+
+    file = file or str(data.get("source_file") or data.get("graph") or "graph")
     nodes = data.get("nodes")
     if not isinstance(nodes, list):
         raise ConfigError("expected a list of nodes", file=file, field="nodes")
@@ -107,5 +128,4 @@ def build_eval_graph(
         kind = n.get("kind") if isinstance(n, dict) else None
         if kind not in NODE_KINDS and not (isinstance(kind, str) and ":" in kind):
             raise ConfigError(f"unknown node kind {kind!r}; valid kinds: {sorted(NODE_KINDS)}", file=file)
-    out = dict(data, nodes=nodes, graph=f"{data.get('graph', 'graph')}_eval", source_file=file)
-    return from_dict(LaunchGraph, out, file=file)
+    return dict(data, nodes=nodes, graph=f"{data.get('graph', 'graph')}_eval")
