@@ -106,6 +106,7 @@ class SafetyFilter:
         self.v_prev = np.zeros(self.n)
         self.box_lo = np.asarray(cfg.workspace_min_m)
         self.box_hi = np.asarray(cfg.workspace_max_m)
+        self._box_lo_l, self._box_hi_l = self.box_lo.tolist(), self.box_hi.tolist()
         self.refusals = 0
 
     def reset(self, q_measured: np.ndarray) -> None:
@@ -128,11 +129,14 @@ class SafetyFilter:
         if self.fk is None:
             return True
         if known is not None and known[1] is not None and self.reach_m is not None:
-            # (+1 nm for the rounding in the known position itself)
-            ball = self.reach_m * float(np.abs(q6 - known[0]).sum()) + 1e-9
-            p = known[1]
-            if ((p - self.box_lo) > ball).all() and ((self.box_hi - p) > ball).all():
-                return True
+            # On floats: a handful of numpy calls on 3- and 6-vectors cost more than this.
+            q_l, k_l = np.asarray(q6, float).tolist(), np.asarray(known[0], float).tolist()
+            if len(q_l) == len(k_l):
+                # (+1 nm for the rounding in the known position itself)
+                ball = self.reach_m * sum(abs(a - b) for a, b in zip(q_l, k_l)) + 1e-9
+                p_l = np.asarray(known[1], float).tolist()
+                if all(p - lo > ball and hi - p > ball for p, lo, hi in zip(p_l, self._box_lo_l, self._box_hi_l)):
+                    return True
         p = self.fk(q6)[:3, 3]
         return bool((p >= self.box_lo).all() and (p <= self.box_hi).all())
 
