@@ -28,6 +28,33 @@ def graph():
     yield from recorder_graph_fixture(RecorderGraph)
 
 
+def _camera_ages(ep, cam: str) -> np.ndarray:
+    """Per step, how old the camera's view was at the tick [ns] (-1: no frame yet)."""
+    t = np.array([s["t_ns"] for s in ep.steps], dtype=np.int64)
+    stamps = [s["stamps"][f"camera/{cam}"] for s in ep.steps]
+    return np.array([-1 if st is None else tk - st for tk, st in zip(t, stamps, strict=True)], dtype=np.int64)
+
+
+def _health_matches_the_steps(ep, cam: str) -> dict:
+    """The camera's health in the metadata is what its recorded stamps say: lost from the
+    first step whose view is older than the recorder's camera timeout (or missing), back
+    at the first fresh one, stale steps older than two ticks. Returns the health."""
+    timeout_ns = ep.metadata["recorder"]["camera_timeout_ms"] * 1e6
+    age = _camera_ages(ep, cam)
+    lost = (age < 0) | (age > timeout_ns)
+    events, was = [], False
+    for k, now in enumerate(lost):
+        if now != was:
+            events.append(("lost" if now else "back", k))
+        was = bool(now)
+    health = ep.metadata["cameras_health"][cam]
+    assert [(e["event"], e["step"]) for e in health["events"]] == events, cam
+    assert health["stale_steps"] == int(np.sum(age > 2 * TICK_NS)), cam
+    assert health["missing_steps"] == int(np.sum(age < 0)), cam
+    assert (cam in ep.metadata["cameras_lost"]) == bool(events), cam
+    return health
+
+
 def test_a_recorder_killed_mid_episode_recovers_it_at_restart(graph):
     graph.event("episode_start", task="lift_cube", seed=3, source="demo")
     graph.wait_steps(75)
@@ -53,18 +80,36 @@ def test_a_camera_killed_mid_episode_is_reported_and_the_episode_stays_usable(gr
     graph.wait_steps(45)
     graph.cameras["left"].send_signal(signal.SIGKILL)
     killed_at = graph.st("recorder")["steps"]
-    graph.wait_steps(killed_at + 40)
+
+    def aligned() -> int:  # rows on the clock so far, written or waiting to be
+        st = graph.st("recorder")
+        return st.get("steps", 0) + st.get("queued_rows", 0)
+
+    # The recorder says the camera is lost; then a second of episode more, in which the
+    # other cameras publish frames, before it ends.
+    assert wait_for(lambda: "left" in graph.st("recorder").get("cameras_lost", []), 60), graph.st("recorder")
+    seen_lost = aligned()
+    published = {c: graph.st(f"camera_{c}").get("published", 0) for c in ("top", "right")}
+
+    def went_on() -> bool:
+        more = all(graph.st(f"camera_{c}").get("published", 0) >= n + 5 for c, n in published.items())
+        return more and aligned() >= max(seen_lost + 30, killed_at + 40)
+
+    assert wait_for(went_on, 60), (graph.st("recorder"), published)
     graph.event("success", progress=1.0)
     assert wait_for(lambda: graph.st("recorder").get("episodes", 0) >= 1 and not graph.st("recorder")["recording"], 30)
     (ep,) = list(iter_episodes(graph.root))
     meta = ep.metadata
     n = ep.num_steps
     assert n >= killed_at + 40 and meta["outcome"] == {"success": True, "progress": 1.0, "ended_by": "success"}
-    assert meta["cameras_lost"] == ["left"]
-    (lost,) = meta["cameras_health"]["left"]["events"]
-    assert lost["event"] == "lost" and killed_at - 10 <= lost["step"] <= killed_at + 20
-    assert meta["cameras_health"]["top"]["events"] == [] and meta["cameras_health"]["right"]["events"] == []
-    assert meta["cameras_health"]["left"]["stale_steps"] >= n - lost["step"]
+    # Judged on the recorded stamps, not on when this test saw what: a busy machine may
+    # stall a living camera past the timeout too (then it is lost and back, as recorded).
+    health = {cam: _health_matches_the_steps(ep, cam) for cam in CAMS}
+    lost = health["left"]["events"][-1]
+    assert lost["event"] == "lost" and lost["step"] < n - 30  # lost for good, a second before the end
+    left_stamps = [s["stamps"]["camera/left"] for s in ep.steps]
+    assert left_stamps[lost["step"] :] == [left_stamps[-1]] * (n - lost["step"])  # no frame after it
+    assert health["left"]["stale_steps"] >= n - lost["step"]
     # Usable: every row has its frame, the dead camera's view holds its last frame.
     frames = list(ep.frames())
     assert len(frames) == n and len(ep.steps) == n and not np.isnan(ep.states).any()
@@ -104,12 +149,18 @@ def test_a_recorded_sim_episode_reads_back_frame_for_step(tmp_path):
     t = np.array([s["t_ns"] for s in ep.steps])
     assert t[0] == meta["t0_ns"] and np.all(np.diff(t) == TICK_NS)
     for topic in ep.steps[0]["stamps"]:
-        stamps = np.array([s["stamps"][topic] for s in ep.steps], dtype=np.int64)
-        assert np.all(np.diff(stamps) >= 0), topic
-        assert np.all(stamps <= t), topic
+        got = [s["stamps"][topic] for s in ep.steps]
+        # A source with no sample yet at the first ticks (a camera still starting on a
+        # busy machine: the episode does not wait for it) has none there, and only there.
+        first = next(k for k, st in enumerate(got) if st is not None)
+        assert topic.startswith(("camera/", "follower/left/ee", "follower/right/ee")) or first == 0, topic
+        stamps = np.array(got[first:], dtype=np.int64)
+        assert None not in got[first:] and np.all(np.diff(stamps) >= 0), topic
+        assert np.all(stamps <= t[first:]), topic
     for cam in CAMS:
-        stamps = np.array([s["stamps"][f"camera/{cam}"] for s in ep.steps], dtype=np.int64)
-        age = t - stamps
+        _health_matches_the_steps(ep, cam)
+        age = _camera_ages(ep, cam)
+        stamps = t - age
         # Each step shows the newest frame taken at or before its tick: the next
         # frame any later step shows was taken after the tick. So every step's frame
         # lies within one frame period of its tick, the period being the camera's own
@@ -117,10 +168,8 @@ def test_a_recorded_sim_episode_reads_back_frame_for_step(tmp_path):
         nxt = np.full(n, np.iinfo(np.int64).max)
         for k in range(n - 2, -1, -1):
             nxt[k] = stamps[k + 1] if stamps[k + 1] != stamps[k] else nxt[k + 1]
-        has_next = nxt < np.iinfo(np.int64).max
+        has_next = (nxt < np.iinfo(np.int64).max) & (age >= 0)
         assert np.all(age[has_next] < (nxt - stamps)[has_next]), cam
-        stale = meta["cameras_health"][cam]["stale_steps"]
-        assert stale == int(np.sum(age > 2 * TICK_NS)), cam
     assert meta["control_source_segments"][0]["source"] == "operator"
     assert summary["nodes"]["recorder"]["status"]["episodes"] == 1
 
