@@ -146,6 +146,7 @@ class FollowerNode(Node):
         self.other_arm_name = other
         self.other_topic = f"follower/{other}/state"
         self.leader_topic = f"leader/{cfg.arm}"
+        self._topics = (f"follower/{cfg.arm}/state", f"follower/{cfg.arm}/command", f"follower/{cfg.arm}/ee")
         self.backend: ArmBackend | None = None
         self.q_cmd: np.ndarray | None = None
         self.torque_on = False
@@ -408,18 +409,19 @@ class FollowerNode(Node):
     def _publish_state(self, sample: Any, sent: np.ndarray | None, source: str, ref_stamp: int, t_cmd: int = 0) -> np.ndarray:
         """Publish the measured state, the command actually sent (if any) and the
         end-effector pose; return that pose (4×4, base frame)."""
-        arm = self.config.arm
         mode = self.arbiter.mode
-        self.pub.publish(f"follower/{arm}/state", JointState(q=np.asarray(sample.q), dq=np.asarray(sample.dq), stamp_ns=sample.stamp_ns))
+        # Every message is built first and the three sent back to back: ZeroMQ's I/O
+        # thread then wakes once for them instead of once per message.
+        state = JointState(q=np.asarray(sample.q), dq=np.asarray(sample.dq), stamp_ns=sample.stamp_ns)
         if sent is not None:
-            self.pub.publish(
-                f"follower/{arm}/command",
-                JointCommand(q=sent, ref_stamp_ns=ref_stamp, mode=mode, control_source=source, stamp_ns=t_cmd),
-            )
+            command = JointCommand(q=sent, ref_stamp_ns=ref_stamp, mode=mode, control_source=source, stamp_ns=t_cmd)
         else:
-            self.pub.publish(f"follower/{arm}/command", JointCommand(q=np.asarray(sample.q), torque=False, mode=mode, control_source="none"))
+            command = JointCommand(q=np.asarray(sample.q), torque=False, mode=mode, control_source="none")
         T_meas = self.model.fk(sample.q[:6])
-        self.pub.publish(f"follower/{arm}/ee", EEPose(T_base_ee=T_meas, gripper=float(sample.q[6]) if len(sample.q) > 6 else 0.0, stamp_ns=sample.stamp_ns))
+        ee = EEPose(T_base_ee=T_meas, gripper=float(sample.q[6]) if len(sample.q) > 6 else 0.0, stamp_ns=sample.stamp_ns)
+        self.pub.publish(self._topics[0], state)
+        self.pub.publish(self._topics[1], command)
+        self.pub.publish(self._topics[2], ee)
         return T_meas
 
     def _poll_leader(self, now_ns: int) -> LeaderState | None:
