@@ -7,10 +7,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
+from abc_robot.runtime.episode_state import EpisodeAnnouncer
 from abc_robot.runtime.node import EXIT_CONFIG
 from abc_robot.testing.console_board_emulator import ConsoleBoardEmulator
-from abc_robot.transport.bus import ReliableSubscriber
+from abc_robot.transport.bus import Publisher, ReliableSubscriber
 from abc_robot.transport.messages import Event
 
 from .utils import REPO, wait_for
@@ -64,6 +66,88 @@ def test_node_publishes_console_events_and_faults(tmp_path, run_dir):
             raise
         finally:
             sub.close()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_button_a_follows_the_episodes_of_the_other_console_sources(tmp_path, run_dir):
+    """The keys (another console source) start and end episodes too: button A stops the
+    episode they started, and starts one after an episode ended by success."""
+    endpoint = f"ipc://{run_dir}/console_board"
+    keys_ep = f"ipc://{run_dir}/console"
+    keys_pub = Publisher(keys_ep, source="keys")
+    keys = EpisodeAnnouncer(keys_pub, period_s=0.2)
+    with ConsoleBoardEmulator(tmp_path / "console") as board:
+        proc = _spawn({"bind": endpoint, "console": [keys_ep], "board": {"port": str(board.link)}})
+        sub = ReliableSubscriber(endpoint, ["console/event"])
+        got: list[Event] = []
+
+        def mine(kind: str) -> int:
+            got.extend(m for _, m in sub.drain())
+            return sum(e.kind == kind for e in got)
+
+        def click() -> None:
+            board.press("button_a")
+            board.release("button_a")
+
+        def keys_wait(until) -> bool:  # the keys' loop: announce while waiting
+            def check() -> bool:
+                keys.tick()
+                return until()
+
+            return wait_for(check, 20, 0.05)
+
+        try:
+            assert wait_for(lambda: board.host_link, 30), "node never talked to the board"
+            # The link and our subscription are up once a click is heard (repeat until
+            # then: a port just opened drops what the board sent at its reset); a second
+            # click ends that episode.
+            for _ in range(30):
+                click()
+                if wait_for(lambda: mine("episode_start") + mine("episode_stop") + mine("episode_state") > 0, 0.5):
+                    break
+            assert got, "the node published nothing for button A"
+            time.sleep(1.0)  # any click still in flight lands
+            if board.led == "on":
+                click()
+            assert wait_for(lambda: board.led == "off", 10)
+            time.sleep(0.3)
+            mine("")  # drain what is already on its way
+            got.clear()
+            keys.send("episode_start")  # the node hears it (or the announcements) from the keys
+            assert keys_wait(lambda: board.led == "on"), "the node did not hear the keys' episode"
+            click()
+            assert wait_for(lambda: mine("episode_stop") == 1 and board.led == "off", 10), [e.kind for e in got]
+            assert mine("episode_start") == 0, "button A started an episode while one was running"
+            keys.send("episode_start")
+            assert keys_wait(lambda: board.led == "on")
+            keys.send("success")  # ended from the keys
+            assert wait_for(lambda: board.led == "off", 10)
+            click()
+            assert wait_for(lambda: mine("episode_start") == 1, 10), [e.kind for e in got]
+            start = next(e for e in got if e.kind == "episode_start")
+            assert start.data["input"] == "button_a" and start.data["episode"] and start.data["edge_stamp_ns"] > 0
+            # While it runs, the node announces it (a restarted recorder joins it).
+            assert wait_for(lambda: mine("episode_state") >= 2, 10)
+            state = [e for e in got if e.kind == "episode_state"][-1]
+            assert state.data["active"] and state.data["episode"] == start.data["episode"]
+            board.press("button_b")
+            board.release("button_b")  # short press: success ends it
+            assert wait_for(lambda: mine("success") == 1 and board.led == "off", 10)
+            click()
+            assert wait_for(lambda: mine("episode_start") == 2, 10), [e.kind for e in got]
+            assert mine("episode_stop") == 1
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        except AssertionError:
+            if proc.poll() is None:
+                proc.kill()
+            print(proc.communicate(timeout=10)[0])
+            raise
+        finally:
+            sub.close()
+            keys_pub.close()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()

@@ -265,6 +265,25 @@ def test_mapping_toggle_and_durations():
     assert m.on_edge("button_a", False, 700) == ["episode_discard"]  # no press known: no duration
 
 
+def test_start_stop_toggle_follows_the_episode_state():
+    """Button A starts an episode when none runs and stops the one in progress, whoever
+    started or ended it (button B's success, the keys, the page)."""
+    m = EventMapper(ConsoleMapping())  # the default bindings: A start/stop, B success/fail
+    assert m.on_edge("button_a", True, 0) == ["episode_start"]
+    m.on_edge("button_a", False, 50)
+    assert m.on_edge("button_b", True, 100) == []
+    assert m.on_edge("button_b", False, 200) == ["success"]  # ends the episode
+    assert m.on_edge("button_a", True, 300) == ["episode_start"]  # not a stop of nothing
+    m.on_edge("button_a", False, 350)
+    m.episode_active = False  # the keys stopped it meanwhile
+    assert m.on_edge("button_a", True, 400) == ["episode_start"]
+    m.on_edge("button_a", False, 450)
+    assert m.on_edge("button_a", True, 500) == ["episode_stop"]
+    m.on_edge("button_a", False, 550)
+    m.episode_active = True  # the page started one
+    assert m.on_edge("button_a", True, 600) == ["episode_stop"]
+
+
 def test_config_from_dict_names_the_bad_field():
     cfg = from_dict(
         ConsoleBoardConfig,

@@ -139,7 +139,13 @@ def _console(rig: RigConfig, ctx: dict[str, Any]) -> list[_Node]:
         "kind": "console_board",
         "role": "source",
         "on_failure": "restart",
-        "params": {"bind": _ep("console_board"), "rate_hz": rig.rates.console_hz, "board": _plain(rig.console.board)},
+        "params": {
+            "bind": _ep("console_board"),
+            # The other console sources: its start/stop button follows their episodes too.
+            "console": [c for c in _consoles(rig) if c != _ep("console_board")],
+            "rate_hz": rig.rates.console_hz,
+            "board": _plain(rig.console.board),
+        },
     }]  # fmt: skip
 
 

@@ -3,6 +3,13 @@
 The mapping is data (a frozen dataclass loaded from the launch file), the mapper is
 the small state machine that applies it: it remembers when each input went down (to
 tell a short press from a long one) and where each toggle binding is in its cycle.
+
+A start/stop toggle (a binding whose events are ``episode_start`` and ``episode_stop``)
+follows the episode state instead of its own cycle: it stops an episode in progress
+and starts one otherwise. The mapper knows the episodes its own events start and end;
+the console-board node tells it about the others (:attr:`EventMapper.episode_active`:
+the keys, the page, the director, their ``episode_state`` announcements), so after an
+episode ended by ``success`` (or from another source) the next press starts one.
 """
 
 from __future__ import annotations
@@ -12,6 +19,10 @@ from dataclasses import dataclass
 from abc_robot.devices.console_board.protocol import INPUT_NAMES
 
 __all__ = ["EVENT_KINDS", "EDGES", "ARMS", "Binding", "ConsoleMapping", "EventMapper", "DEFAULT_BINDINGS"]
+
+#: Kinds that end an episode (as :data:`abc_robot.runtime.episode_state.END_KINDS`).
+_END_KINDS = ("episode_stop", "success", "fail", "episode_discard")
+_START_STOP = frozenset(("episode_start", "episode_stop"))
 
 #: Event kinds a binding may emit (``abc_robot.transport.messages.Event.kind``).
 EVENT_KINDS = (
@@ -38,7 +49,8 @@ class Binding:
         input: one of ``pedal_a``, ``pedal_b``, ``button_a``, ``button_b``.
         edge: one of ``press``, ``release``, ``short``, ``long``.
         events: event kinds emitted in turn, one per trigger; two kinds make a toggle
-            (e.g. ``[episode_start, episode_stop]``).
+            (e.g. ``[episode_start, episode_stop]``; that one follows the episode state:
+            stop while an episode runs, else start).
         arm: the arm the events are for (``left`` / ``right``; ``""``: both). A rig with
             a pedal per arm binds ``pedal_a`` to ``left`` and ``pedal_b`` to ``right``,
             so each operator hand takes over its own arm.
@@ -98,6 +110,9 @@ class EventMapper:
         self.mapping = mapping
         self._cycle = [0] * len(mapping.bindings)
         self._down_ms: dict[str, int] = {}
+        #: Whether an episode is in progress, as far as this console knows: set by the
+        #: episode events this mapper fires, and by the owner from the other sources'.
+        self.episode_active = False
 
     def on_edge(self, input_name: str, pressed: bool, t_ms: int) -> list[str]:
         """Event kinds triggered by ``input_name`` going down (``pressed``) or up.
@@ -122,8 +137,16 @@ class EventMapper:
         fired: list[tuple[str, str]] = []
         for i, b in enumerate(self.mapping.bindings):
             if b.input == input_name and b.edge in edges:
-                fired.append((b.events[self._cycle[i] % len(b.events)], b.arm))
-                self._cycle[i] += 1
+                if frozenset(b.events) == _START_STOP:
+                    kind = "episode_stop" if self.episode_active else "episode_start"
+                else:
+                    kind = b.events[self._cycle[i] % len(b.events)]
+                    self._cycle[i] += 1
+                fired.append((kind, b.arm))
+                if kind == "episode_start":
+                    self.episode_active = True
+                elif kind in _END_KINDS:
+                    self.episode_active = False
         return fired
 
     def forget_presses(self) -> None:

@@ -154,6 +154,16 @@ class ConsoleBoard:
         return self._fault
 
     @property
+    def episode_active(self) -> bool:
+        """Whether an episode is in progress as this console knows it (a start/stop
+        button stops it then, else starts one); set it from the other console sources."""
+        return self._mapper.episode_active
+
+    @episode_active.setter
+    def episode_active(self, active: bool) -> None:
+        self._mapper.episode_active = bool(active)
+
+    @property
     def inputs(self) -> dict[str, bool]:
         """Believed level of each input (all False until the board was heard)."""
         mask = self._inputs or 0
