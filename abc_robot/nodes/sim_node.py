@@ -108,7 +108,12 @@ class SimNode(Node):
         self.world = SimWorld(cfg.sim)
         self.pub = self.publisher(cfg.bind)
         self.ctl = self.replier(cfg.control) if cfg.control else None
-        self.cmd_subs = {arm: self.latest(ep, [f"sim/{arm}/command"]) for arm, ep in cfg.followers.items()}
+        # One socket for every follower's commands: the loop asks one socket, not one
+        # per arm, whether anything came (each question costs ZeroMQ's bookkeeping).
+        self._cmd_topics = {arm: f"sim/{arm}/command" for arm in cfg.followers}
+        self.cmd_sub = (
+            self.latest(list(cfg.followers.values()), list(self._cmd_topics.values())) if cfg.followers else None
+        )
         self.dt_ns = int(round(cfg.sim.timestep_s * 1e9))
         self.qpos_period_ns = int(1e9 / cfg.qpos_hz)
         self.t0_ns: int | None = None
@@ -170,8 +175,13 @@ class SimNode(Node):
             self.ctl.serve(self._handle)
 
     def _apply_commands(self) -> None:
-        for arm, sub in self.cmd_subs.items():
-            msg = sub.poll().get(f"sim/{arm}/command")
+        if self.cmd_sub is None:
+            return
+        got = self.cmd_sub.poll()
+        if not got:
+            return
+        for arm, topic in self._cmd_topics.items():
+            msg = got.get(topic)
             if not isinstance(msg, JointCommand) or msg.stamp_ns < self.reset_ns:
                 continue
             if time.monotonic_ns() < self.ignore_until_ns:

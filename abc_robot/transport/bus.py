@@ -405,6 +405,8 @@ class Replier:
         if timeout_s > 0 and not self._sock.poll(int(timeout_s * 1000), zmq.POLLIN):
             return 0
         while True:
+            if not _get(self._sock, _EVENTS) & _POLLIN:
+                return n  # nothing (more) queued: cheaper than a receive that raises
             try:
                 frames = self._sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
