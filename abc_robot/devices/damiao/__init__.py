@@ -3,6 +3,7 @@
 - :mod:`.protocol`: frame packing and parsing (pure functions).
 - :mod:`.chain`: a set of motors on one python-can bus, with per-motor liveness.
 - :mod:`.config`: :class:`YamConfig`, the arm's frozen config.
+- :mod:`.connect`: what connect checks and measures before the arm runs.
 - :mod:`.identity`: a motor's model as its registers tell it (gear ratio, MIT ranges).
 - :mod:`.arm`: :class:`YamArm`, the :class:`~abc_robot.devices.backend.ArmBackend`.
 

@@ -60,12 +60,10 @@ import numpy as np
 from abc_robot.devices.backend import ArmBackend, ArmSample
 from abc_robot.devices.damiao.chain import DamiaoChain
 from abc_robot.devices.damiao.config import YamConfig
-from abc_robot.devices.damiao.identity import read_identity
+from abc_robot.devices.damiao.connect import check_registers, measure_gripper_stops, motor_name, resolve_turns
 from abc_robot.devices.damiao.protocol import (
-    TIMEOUT_S_PER_COUNT,
     MitCommand,
     MotorState,
-    Register,
     Special,
 )
 from abc_robot.devices.damiao.variants import GRIPPERS
@@ -75,7 +73,6 @@ from abc_robot.runtime.rate import RateLoop
 
 __all__ = ["YamConfig", "YamArm"]
 
-_TWO_PI = 2 * math.pi
 _OFF, _ON, _HELD, _STOPPED, _PARKING = "off", "on", "held", "stopped", "parking"
 _ENERGIZED = (_ON, _HELD, _STOPPED, _PARKING)
 #: [rad/s] below this the gripper counts as stalled and its torque is capped (the vendor's
@@ -188,7 +185,9 @@ class YamArm(ArmBackend):
             ) from exc
         self.chain = DamiaoChain(self._bus, c.motor_specs())
         try:
-            self._check_registers()
+            self.motor_settings, notes = check_registers(self.chain, c)
+            for note in notes:
+                self._set_fault(note)
             if c.gravity_compensation:
                 from abc_robot.kinematics.model import ArmModel
 
@@ -202,9 +201,10 @@ class YamArm(ArmBackend):
                     break
             if missing:
                 raise DeviceError(f"no feedback from {', '.join(self._name(i) for i in missing)} on {c.channel}")
-            self._resolve_turns()
+            for note in resolve_turns(self.chain, self.map, self._lower, self._upper):
+                self._set_fault(note)
             if c.gripper_stops == "measure":
-                self._measure_gripper()
+                self.map.g_closed, self.map.g_open = measure_gripper_stops(self.chain, c, self.map.span)
         except Exception:
             self._release()
             raise
@@ -506,99 +506,6 @@ class YamArm(ArmBackend):
                         self._set_fault(f"control cycle failed: {exc!r}")
                 time.sleep(0.01)
 
-    # ---- connect-time checks ----------------------------------------------------------------
-    def _check_registers(self) -> None:
-        """Model (gear ratio) and stored limits must be the table's; the CAN timeout is set."""
-        assert self.chain is not None
-        c = self.config
-        wait = max(c.reply_timeout_s * 5, 0.1)  # an answer comes within 1 ms; this is for a loaded host
-        silent: list[int] = []
-        wrong: list[tuple[int, Register, float | None, float, str]] = []
-        settings: list[dict[str, Any]] = []
-        for i, spec in enumerate(c.motor_specs()):
-            ident = read_identity(self.chain, i, wait, c.enable_attempts)
-            if not ident.answered:
-                silent.append(i)
-                continue
-            wrong.extend((i, reg, held, value, spec.model) for reg, held, value in ident.mismatches(spec.model))
-            entry: dict[str, Any] = {
-                "motor": self._name(i), "can_id": spec.can_id, "model": spec.model,
-                "gear_ratio": ident.gear_ratio, "p_max": ident.p_max, "v_max": ident.v_max,
-                "t_max": ident.t_max, "timeout_written": False,
-            }  # fmt: skip
-            counts: float | int | None = ident.timeout_counts
-            want_counts = round(c.can_timeout_s / TIMEOUT_S_PER_COUNT)
-            if counts is not None and (int(counts) == 0 or int(counts) > want_counts):
-                # No failsafe (or a slower one): set ours, in RAM only, so a dead process damps the arm.
-                written = self.chain.register(i, Register.TIMEOUT, wait, want_counts)
-                entry["timeout_written"] = written == want_counts
-                counts = written if written is not None else counts
-            entry["can_timeout_s"] = None if counts is None else int(counts) * TIMEOUT_S_PER_COUNT
-            settings.append(entry)
-        if silent:
-            names = ", ".join(f"{self._name(i)} (id {c.motor_ids[i]:#x})" for i in silent)
-            raise DeviceError(
-                f"no answer from {names} on {c.channel}: check motor power, CAN wiring and "
-                "termination, and the ids in the config"
-            )
-        if wrong:
-            lines = []
-            for i, reg, held, value, model in wrong:
-                what = "gear ratio (the motor model)" if reg is Register.GR else reg.name
-                lines.append(f"{self._name(i)} (id {c.motor_ids[i]:#x}) holds {what} {held}, a {model} needs {value}")
-            raise DeviceError(
-                f"YAM arm on {c.channel} ({c.variant}): " + "; ".join(lines) + ". Every MIT frame is scaled by "
-                "these: running would read and command the joints wrongly. Fix: check `variant:`/`motor_models` "
-                "match the arm, else write the register with the motor vendor's setup tool (register address "
-                "21 PMAX, 22 VMAX, 23 TMAX), save it to flash, and power-cycle the motor."
-            )
-        self.motor_settings = settings
-        for entry in settings:
-            if entry["can_timeout_s"] is not None and entry["can_timeout_s"] > c.can_timeout_s * 1.001:
-                self._set_fault(f"{entry['motor']}: CAN timeout {entry['can_timeout_s']} s could not be set")
-
-    def _measure_gripper(self) -> None:
-        """Drive the gripper to each end stop at a capped torque and keep where it stalls."""
-        assert self.chain is not None
-        c = self.config
-        chain = self.chain
-        wait = c.reply_timeout_s
-        kd = c.gripper_probe_torque_nm / c.gripper_probe_speed_rad_s
-        chain.special(Special.ENABLE, wait * 3, [6])
-        ends = []
-        try:
-            for direction in (-1.0, 1.0):
-                cmd = MitCommand(v=direction * c.gripper_probe_speed_rad_s, kd=kd)
-                # Generous: the full travel from a guess that may be far off, on a loaded host.
-                t_end = time.monotonic() + 10.0 + 3.0 * abs(self.map.span) / c.gripper_probe_speed_rad_s
-                still_since = None
-                while time.monotonic() < t_end:
-                    chain.mit([None] * 6 + [cmd], wait)
-                    fb = chain.links[6].feedback
-                    if fb is None:
-                        continue
-                    if abs(fb.v) < 0.05 * c.gripper_probe_speed_rad_s:
-                        still_since = still_since or time.monotonic()
-                        if time.monotonic() - still_since > 0.2:
-                            break
-                    else:
-                        still_since = None
-                    time.sleep(0.002)
-                fb = chain.links[6].feedback
-                if fb is None:
-                    raise DeviceError("gripper: no feedback while measuring its end stops")
-                ends.append(fb.p)
-        finally:
-            chain.special(Special.DISABLE, wait * 3, [6])
-        lo, hi = min(ends), max(ends)
-        if hi - lo < 0.5:
-            raise DeviceError(f"gripper travel measured {hi - lo:.2f} rad (stops {lo:.2f}, {hi:.2f}): is it blocked?")
-        # Which end is open keeps the configured orientation (open above closed by default).
-        if self.config.gripper_open_rad >= self.config.gripper_closed_rad:
-            self.map.g_closed, self.map.g_open = lo, hi
-        else:
-            self.map.g_closed, self.map.g_open = hi, lo
-
     # ---- helpers ------------------------------------------------------------------------------
     def _park(self) -> bool:
         """Move to the rest pose (gravity compensated) and report whether it got there."""
@@ -663,24 +570,6 @@ class YamArm(ArmBackend):
     def _to_motor(self, q: np.ndarray) -> np.ndarray:
         return self.map.motors(q)
 
-    def _resolve_turns(self) -> None:
-        """Damiao positions are only known modulo 2π at power-up: pick, per joint, the
-        turn that puts the joint inside its limits (as the motor's offset)."""
-        assert self.chain is not None
-        for i in range(6):
-            fb = self.chain.links[i].feedback
-            if fb is None:
-                continue
-            q = self.map.sign[i] * (fb.p - self.map.off[i])
-            if self._lower[i] - 0.2 <= q <= self._upper[i] + 0.2:
-                continue
-            for k in (-2, -1, 1, 2):
-                if self._lower[i] - 0.2 <= q - k * _TWO_PI <= self._upper[i] + 0.2:
-                    self.map.off[i] += self.map.sign[i] * k * _TWO_PI
-                    break
-            else:
-                self._set_fault(f"{self._name(i)} reads {q:.2f} rad, outside its limits on every turn; check offsets")
-
     def _disable_all(self) -> list[int]:
         """Disable every motor (retrying); return the motors that never confirmed."""
         assert self.chain is not None
@@ -714,7 +603,7 @@ class YamArm(ArmBackend):
 
     @staticmethod
     def _name(i: int) -> str:
-        return "gripper" if i == 6 else f"joint{i + 1}"
+        return motor_name(i)
 
     def _release(self) -> None:
         if self._bus is not None and self._bus is not self._ext_bus:
