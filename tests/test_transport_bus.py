@@ -116,6 +116,28 @@ def test_latest_subscriber_under_a_slow_reader_gets_only_the_newest(run_dir):
     sub.close()
 
 
+def test_latest_subscriber_poll_returns_each_message_once_and_drain_defers_decoding(run_dir):
+    pub = Publisher(f"ipc://{run_dir}/once", "p")
+    sub = LatestSubscriber(pub.endpoint, ["a", "b", "sync"])
+    assert wait_for(lambda: (pub.publish("sync", JointState(q=np.zeros(1))), bool(sub.poll(0.05)))[1], 30)
+    pub.publish("a", JointState(q=np.ones(1)))
+    assert wait_for(lambda: sub.socket.poll(0, zmq.POLLIN), 30)
+    first = sub.poll()
+    assert list(first) == ["a"]
+    assert sub.poll() == {}  # nothing new: an old message is never handed out twice
+    # drain() receives without decoding; get() decodes the newest on demand.
+    pub.publish("b", JointState(q=np.full(1, 2.0)))
+    pub.publish("b", JointState(q=np.full(1, 3.0)))
+    assert wait_for(lambda: (sub.drain(), sub._pending)[1] and sub.skipped >= 0 and b"b" in sub._pending, 30)
+    while sub.socket.poll(200, zmq.POLLIN):
+        sub.drain()
+    assert sub.latest.get("b") is None  # not decoded yet
+    assert sub.get("b").q[0] == 3.0 and sub.get("a").q[0] == 1.0
+    assert sub.poll() == {}  # what drain() received is not new again
+    sub.close()
+    pub.close()
+
+
 def test_reliable_subscriber_counts_an_injected_gap(run_dir):
     endpoint = f"ipc://{run_dir}/gap"
     pub = Publisher(endpoint, "p")

@@ -257,6 +257,8 @@ class LatestSubscriber(_SubscriberBase):
         raw = self._pending
         if raw:
             self._pending = {}
+        else:
+            raw = {}  # never fill _pending's own dict: what poll() decodes must not stay pending
         if not self._receive(raw) and not raw:
             return {}
         return self._decode_all(raw, time.monotonic_ns())
