@@ -168,13 +168,13 @@ def test_leader_camera_and_motor_unplugged_and_back(run_dir):
         # No snap: the follower re-anchors on the measured pose and ramps back to the leader
         # at its engage speed, 0.6 rad/s (commanded against the time that really passed, so
         # a descheduled follower moves in bursts, never faster on average). Over any two
-        # samples every joint moved at most 0.6 rad/s × the time between them + 0.15 rad
-        # (servo lag, one burst); a snap back to the old target (1.4 rad at the driver's
-        # 3 rad/s slew) exceeds that by 0.5 rad.
+        # samples every joint moved at most 0.6 rad/s × the time between them + 0.3 rad
+        # (servo lag, one burst; measured 0.03-0.10 rad at load averages 20-25); a snap
+        # back to the old target (1.4 rad at the driver's 3 rad/s slew) exceeds it by ~1 rad.
         dq = np.abs(q[None, :, :] - q[:, None, :]).max(axis=2)
         excess = float((dq - 0.6 * np.abs(t[None, :] - t[:, None])).max())
         print(f"right arm resuming: {np.abs(q[-1] - q[0]).max():.2f} rad in 2 s, excess over 0.6 rad/s {excess:.3f} rad")
-        assert excess < 0.15, f"the right arm snapped on resuming ({excess:.2f} rad faster than the engage ramp)"
+        assert excess < 0.3, f"the right arm snapped on resuming ({excess:.2f} rad faster than the engage ramp)"
         assert wait_for(lambda: operating("right"), 40), "follower_right did not resume after the motor came back"
         assert wait_for(lambda: np.abs(twin.arm_q("right")[:6] - q_before[:6]).max() < 0.1, 40), (
             "the right arm did not return to the leader's pose",
