@@ -6,6 +6,7 @@ publish), HOLD then TELEOP re-engages them."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -180,3 +181,55 @@ def test_page_shows_arms_and_cameras_and_its_buttons_drive_the_followers(teleop)
         watcher.close()
         sub.close()
     assert proc.poll() is None  # the graph kept running throughout
+
+
+def _page_process(port: int) -> subprocess.Popen:
+    """The page node alone (no arms, no cameras: its controls only), serving on ``port``."""
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    params = {"port": port, "console": ["ipc://${run}/console"]}
+    cmd = [sys.executable, "-m", "abc_robot.nodes", "--kind", "page", "--name", "page", "--params", json.dumps(params)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _serves(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="needs Debian's chromium: scripts/setup.sh installs it")
+def test_the_page_reconnects_when_its_server_comes_back(run_dir):
+    """A connection lost (here: the page process killed; on a loaded machine: viser's 5 s
+    connect timeout) is retried by the client, headless or not, and the page's controls
+    come back from the new server."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    procs = [_page_process(port)]
+    watcher = None
+    try:
+        assert wait_for(lambda: _serves(url) or procs[0].poll() is not None, DEADLINE_S, 0.5), "page never served"
+        assert procs[0].poll() is None
+        watcher = PageWatcher(url)
+        assert watcher.browser.wait(lambda: "ESTOP" in watcher.buttons(), DEADLINE_S), watcher.buttons()
+        procs[0].kill()
+        procs[0].wait(60)
+        # The client keeps the last controls on screen while disconnected: the new
+        # server's replay of its state is what says it reconnected.
+        replays = watcher.counts()["replays"]
+        assert replays == 1, watcher.counts()
+        procs.append(_page_process(port))
+        assert watcher.wait_counts({"replays": replays}, DEADLINE_S), watcher.counts()
+        assert watcher.browser.wait(lambda: "ESTOP" in watcher.buttons(), DEADLINE_S), watcher.buttons()
+    finally:
+        if watcher is not None:
+            watcher.close()
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()

@@ -4,10 +4,11 @@ operator's page is served from the graph and a real browser watches it.
 The sim teleop graph (``launch/teleop_sim.yaml``) runs once more with the page node
 added the way ``--page`` adds it (:func:`~abc_robot.nodes.page_node.add_page_node`),
 and a headless Chromium (:class:`~abc_robot.testing.page_watch.PageWatcher`) opens the
-page. The measured window starts once the browser has received both arm poses and
-camera images, and lasts ``duration_s``; the browser stays attached until the graph
-stops. A run in which the browser received no scene or camera updates through the
-window is not a measurement: it raises. Without Chromium the rows are not produced and
+page. The measured window starts once the browser receives live arm poses (the leader
+ghosts: the followers are held until then) and camera images, and lasts
+``duration_s``; the browser stays attached until the graph stops. A run in which the
+browser received no follower arm poses or no camera images through the window is not
+a measurement: it raises. Without Chromium the rows are not produced and
 the bench says which Debian package is missing.
 
 Until the browser is live the followers are held (a repeated HOLD from the supervisor:
@@ -37,7 +38,7 @@ PREFIX = "teleop/latency_with_page"
 
 NOTE = (
     f"{PREFIX}: the same graph plus the page node (--page), headless Chromium (software WebGL, "
-    "same machine) attached; arms held until the browser has arm poses and camera images, then "
+    "same machine) attached; arms held until the browser has live leader poses and camera images, then "
     "TELEOP and the window; "
     "page/*_updates: updates the browser received [Hz]; samples_with_browser: share of latency "
     "samples taken with the browser attached [%]."
@@ -60,8 +61,9 @@ def _serves(url: str) -> bool:
 
 class _Viewer(threading.Thread):
     """The browser, in a thread of its own: waits for the page to serve, opens it,
-    waits until it has arm poses and camera images (``live``), then samples its counts
-    every second until ``done``."""
+    waits until it receives live leader arm poses and camera images (``live``; the
+    followers hold still until then), then samples its counts every second until
+    ``done``."""
 
     def __init__(self, url: str, attach_timeout_s: float) -> None:
         super().__init__(name="page-viewer", daemon=True)
@@ -86,12 +88,12 @@ class _Viewer(threading.Thread):
                 time.sleep(0.5)
             with PageWatcher(self.url) as watcher:
                 counts = watcher.counts()
-                while counts["scene"] == 0 or counts["camera"] == 0:
+                while counts["ghost"] == 0 or counts["camera"] == 0:
                     if self.done.is_set():
                         return
                     if time.monotonic() > deadline:
                         self.error = (
-                            f"the browser received no arm poses or no camera images within "
+                            f"the browser received no live arm poses or no camera images within "
                             f"{self.attach_timeout_s:.0f} s (counts {counts}, buttons {watcher.buttons()})"
                         )
                         return

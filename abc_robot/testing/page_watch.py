@@ -25,22 +25,29 @@ from abc_robot.testing.cdp import Browser
 
 __all__ = ["PageWatcher", "COUNTED"]
 
-#: What is counted: ``scene`` message batches that move the follower arms (``/left/...``,
-#: ``/right/...``: one per page tick that moved them), ``ghost`` batches that move the
-#: leader ghosts, ``camera`` camera strip images, ``text`` text updates, ``batches``
-#: message batches of any kind.
-COUNTED = ("scene", "ghost", "camera", "text", "batches")
+#: What is counted, from live messages only (not the server's replay of its state to a
+#: client that (re)connects, which ends with viser's ``ReplayDoneMessage``): ``scene``
+#: message batches that move the follower arms (``/left/...``, ``/right/...``: one per
+#: page tick that moved them), ``ghost`` batches that move the leader ghosts, ``camera``
+#: camera strip images, ``text`` text updates; ``batches`` message batches of any kind
+#: and ``replays`` replays completed (one per connection).
+COUNTED = ("scene", "ghost", "camera", "text", "batches", "replays")
 
 _HOOK = """
 (() => {
-  const c = {scene: 0, ghost: 0, camera: 0, text: 0, batches: 0};
+  const c = {scene: 0, ghost: 0, camera: 0, text: 0, batches: 0, replays: 0};
+  let replayed = false;
   window.__abcPage = c;
   const count = (d) => {
-    if (!d || d.type !== "message_batch" || !Array.isArray(d.messages)) return;
+    if (!d) return;
+    if (d.type === "connected" || d.type === "closed") { replayed = false; return; }
+    if (d.type !== "message_batch" || !Array.isArray(d.messages)) return;
     c.batches += 1;
     let scene = 0, ghost = 0;
     for (const m of d.messages) {
       const t = m && m.type;
+      if (t === "ReplayDoneMessage") { replayed = true; c.replays += 1; continue; }
+      if (!replayed) continue;
       if (t === "SetOrientationMessage" || t === "SetPositionMessage") {
         const root = String(m.name || "").split("/")[1] || "";
         if (root.endsWith("_leader")) ghost = 1; else if (root) scene = 1;
