@@ -128,3 +128,58 @@ def test_malformed_inline_arrays_raise_codec_error(inline, needle):
     header = {"t": "joint_state", "v": 1, "q": 0, "s": 0, "o": "", "f": {}, "a": [["q", "<f8", [2]]], "b": inline}
     with pytest.raises(CodecError, match=needle):
         decode([b"t", msgpack.packb(header, use_bin_type=True)])
+
+
+def _outcome(fn, frames):
+    try:
+        topic, m = fn(frames)
+    except CodecError as exc:
+        return ("error", str(exc))
+    return ("ok", type(m), {k: (v.tobytes(), v.dtype.str, v.shape) if isinstance(v, np.ndarray) else v for k, v in vars(m).items()})
+
+
+def test_fast_decode_path_agrees_with_the_checked_path_on_mutated_headers():
+    """decode()'s cached-layout path must accept exactly what the fully checked path
+    accepts, build the same message, and leave every error to it."""
+    import copy
+    import random
+
+    from abc_robot.transport.codec import _decode_checked
+
+    def checked(frames):
+        return frames[0], _decode_checked(msgpack.unpackb(frames[1], raw=False, strict_map_key=False), frames)
+
+    msgs = [
+        JointState(q=np.arange(7.0), dq=np.zeros(7), seq=3, stamp_ns=5, source="s"),
+        JointState(q=np.zeros(300)),
+        CameraFrame(camera="top", image=np.zeros((4, 5, 3), np.uint8), depth=np.ones((4, 5), np.uint16)),
+        ActionChunk(actions=np.ones((3, 14)), t_ns=np.arange(3, dtype=np.int64)),
+        Event(kind="x", data={"a": [1, 2]}),
+    ]
+    base = [[bytes(f) if not isinstance(f, np.ndarray) else f.tobytes() for f in encode(b"t", m)] for m in msgs]
+    values = [None, 0, -1, 7, 7.0, 2.5, True, "x", "<f8", "|O", b"ab", [], [1], [-1], [7], [2, 3], {}, {"a": 1},
+              [["q", "<f8", [7]]], [["q", "<f8", [2]], ["q", "<f8", [2]]], b"\x00" * 56, b"\x00" * 16]
+    rng = random.Random(0)
+    for _ in range(3000):
+        frames = list(rng.choice(base))
+        h = msgpack.unpackb(frames[1], raw=False, strict_map_key=False)
+        for _ in range(rng.randint(1, 3)):
+            key = rng.choice(["t", "v", "q", "s", "o", "f", "a", "b", "zz"])
+            r = rng.random()
+            if r < 0.2:
+                h.pop(key, None)
+            elif r < 0.45 and isinstance(h.get("a"), list) and h["a"]:
+                i = rng.randrange(len(h["a"]))
+                entry = list(h["a"][i]) if isinstance(h["a"][i], list) else [0, 0, 0]
+                entry[rng.randrange(3)] = copy.deepcopy(rng.choice(values))
+                h["a"][i] = entry
+            elif r < 0.55 and isinstance(h.get("f"), dict):
+                h["f"][rng.choice(["names", "zz", "kind", "has_gripper"])] = copy.deepcopy(rng.choice(values))
+            else:
+                h[key] = copy.deepcopy(rng.choice(values))
+        frames[1] = msgpack.packb(h, use_bin_type=True)
+        if rng.random() < 0.2:
+            frames.append(b"\x00" * rng.choice([0, 8, 56]))
+        if rng.random() < 0.1:
+            frames = frames[:2]
+        assert _outcome(decode, frames) == _outcome(checked, frames), h

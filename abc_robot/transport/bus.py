@@ -45,6 +45,13 @@ _Base: Any = zmq.backend.Socket  # the compiled socket class under pyzmq's sugar
 _send = _Base.send
 _recv = _Base.recv
 _get = _Base.get
+_zmq_poll = zmq.zmq_poll
+
+
+def _readable(sock: zmq.Socket, timeout_ms: int) -> bool:
+    """Wait up to ``timeout_ms`` for ``sock`` to be readable (``Socket.poll`` without
+    the ``Poller`` object it builds on every call)."""
+    return bool(_zmq_poll([(sock, _POLLIN)], timeout_ms))
 
 
 def _recv_frames(sock: zmq.Socket) -> list[Any]:
@@ -202,7 +209,7 @@ class _SubscriberBase:
 
     def wait(self, timeout_s: float) -> bool:
         """Block up to ``timeout_s`` for something to read; True if there is."""
-        return bool(self._sock.poll(int(timeout_s * 1000), zmq.POLLIN))
+        return _readable(self._sock, int(timeout_s * 1000))
 
     def close(self) -> None:
         self._sock.close(linger=0)
@@ -252,7 +259,7 @@ class LatestSubscriber(_SubscriberBase):
         Args:
             timeout_s: wait up to this long for the first message if none is queued.
         """
-        if timeout_s > 0 and not self._pending and not self._sock.poll(int(timeout_s * 1000), zmq.POLLIN):
+        if timeout_s > 0 and not self._pending and not _readable(self._sock, int(timeout_s * 1000)):
             return {}
         raw = self._pending
         if raw:
@@ -337,7 +344,7 @@ class ReliableSubscriber(_SubscriberBase):
                 # Wait first: a failed non-blocking receive raises, which costs more
                 # than the poll on the common, blocking path.
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._sock.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                if remaining <= 0 or not _readable(self._sock, int(remaining * 1000) + 1):
                     return None
             elif not _get(self._sock, _EVENTS) & _POLLIN:
                 return None  # nothing queued (cheaper than a receive that raises)

@@ -42,7 +42,7 @@ _DTYPES: dict[str, np.dtype] = {}
 #: dtype -> its wire name, for dtypes already checked (not object).
 _DTYPE_STR: dict[np.dtype, str] = {}
 #: (type, array layout) -> checked decode plan; see :func:`_plan`.
-_PLANS: dict[tuple[Any, ...], tuple[tuple[Any, ...], int]] = {}
+_PLANS: dict[tuple[Any, ...], tuple[tuple[Any, ...], int, frozenset[str]]] = {}
 _MAX_PLANS = 1024
 _SCALAR_SETS: dict[type, frozenset[str]] = {}
 _unpackb = msgpack.unpackb
@@ -181,9 +181,9 @@ def _decode_fast(header: Any, frames: Sequence[Any]) -> Message | None:
         if len(_PLANS) >= _MAX_PLANS:  # garbage layouts must not grow the cache forever
             _PLANS.clear()
         _PLANS[key] = plan
-    if not fields.keys() <= _scalar_set(cls):
+    layout, total, scalars = plan
+    if not fields.keys() <= scalars:
         return None
-    layout, total = plan
     kwargs = fields.copy()  # the checked path may still need the header as received
     inline = header.get("b")
     nframes = len(frames)
@@ -219,9 +219,10 @@ def _decode_fast(header: Any, frames: Sequence[Any]) -> Message | None:
         return None
 
 
-def _plan(cls: type[Message], meta: list[Any]) -> tuple[tuple[Any, ...], int] | None:
+def _plan(cls: type[Message], meta: list[Any]) -> tuple[tuple[Any, ...], int, frozenset[str]] | None:
     """The checked array layout of ``meta`` for ``cls``: per array (name, dtype,
-    shape, bytes, count, offset in the inline bytes, 1-D), and the inline total."""
+    shape, bytes, count, offset in the inline bytes, 1-D), the inline total, and the
+    type's scalar field names."""
     out = []
     at = 0
     names = set()
@@ -241,7 +242,7 @@ def _plan(cls: type[Message], meta: list[Any]) -> tuple[tuple[Any, ...], int] | 
             at += n
     except (CodecError, TypeError, ValueError, OverflowError):
         return None
-    return tuple(out), at
+    return tuple(out), at, _scalar_set(cls)
 
 
 def _scalar_set(cls: type[Message]) -> frozenset[str]:
