@@ -74,9 +74,8 @@ def test_two_scripted_demonstrations_recorded_through_the_hardware_graph(run_dir
             time.sleep(0.5)
             _click(twin, "button_b")  # short press: success, ends the episode
             assert wait_for(lambda k=k: log.read_text().count(", success") >= k + 1, 30), "no success recorded"
-            # Button A alternates episode_start / episode_stop: its second press is the stop
-            # (a no-op now), so the next press starts the next episode.
-            _click(twin, "button_a")
+            # Button A follows the episode state: after success, the next press starts the
+            # next episode (no stop press in between).
             for arm in ARMS:
                 twin.move_leader(arm, None)
         proc.send_signal(signal.SIGINT)
