@@ -1,6 +1,7 @@
 """``abc-bench SUITE [--json] [--quick]``: benchmark tables with ratios to baselines.
 
-Suites: transport, ik, teleop, leader, recording, policy, sim, remote (``abc-bench all`` runs each).
+Suites: transport, ik, teleop, follower, leader, recording, policy, sim, rig, remote
+(``abc-bench all`` runs each).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ SUITES = {
     "transport": "abc_robot.bench.transport",
     "ik": "abc_robot.bench.ik",
     "teleop": "abc_robot.bench.teleop",
+    "follower": "abc_robot.bench.follower",
     "leader": "abc_robot.bench.leader",
     "recording": "abc_robot.bench.recording",
     "policy": "abc_robot.bench.policy",
