@@ -48,6 +48,7 @@ __all__ = [
     "TrainResult",
     "train_policy",
     "norm_stats_from",
+    "STD_FLOOR",
     "noise_covariance_from",
     "write_untrained_checkpoint",
 ]
@@ -83,10 +84,20 @@ class TrainResult:
     losses: list[float]
 
 
+#: Smallest standard deviation a state or action dimension is given [rad, or gripper
+#: units in [0, 1]]. A dimension the demonstrations never moved (the idle arm of a
+#: one-arm task) has a spread of 1e-14 or less in the data; z-scoring a real arm's
+#: holding error of a few mrad by it gives inputs in the thousands and garbage chunks
+#: (seen on the hardware twin, whose arms hold through motor gains as a rig's do, where
+#: MuJoCo's position actuators hold to 1e-13). Moving dimensions spread far wider.
+STD_FLOOR = 1e-2
+
+
 def norm_stats_from(data: ChunkDataset) -> NormStats:
-    """Per-dimension z-score statistics of the states and actions."""
+    """Per-dimension z-score statistics of the states and actions (spreads at least
+    :data:`STD_FLOOR`)."""
     s, a = data.all_states(), data.all_actions()
-    return NormStats(s.mean(0), s.std(0), a.mean(0), a.std(0))
+    return NormStats(s.mean(0), np.maximum(s.std(0), STD_FLOOR), a.mean(0), np.maximum(a.std(0), STD_FLOOR))
 
 
 def noise_covariance_from(data: ChunkDataset, stats: NormStats, shrinkage: float) -> np.ndarray:
