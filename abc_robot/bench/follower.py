@@ -13,6 +13,7 @@ and decode of a 7-joint state, the hot path's building block.
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 from typing import Any
@@ -66,6 +67,7 @@ def step_cpu_us(ticks: int = 2000, warmup: int = 600) -> np.ndarray:
     )
     node = FollowerNode("follower_left", cfg)
     node.setup()
+    gc.freeze()  # as Node.run does after setup
     cmd = LatestSubscriber(f"ipc://{d}/follower_left", ["sim/left/command"])
     model = ArmModel.from_urdf("yam_leader.urdf")
     lik = IKSolver(model)
