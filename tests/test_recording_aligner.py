@@ -52,6 +52,22 @@ def test_a_dead_source_is_emitted_late_with_its_last_sample():
     assert ticks[0].late == ("cam",) and ticks[0].samples["cam"].value == "last frame"
 
 
+def test_without_the_deadline_only_settled_ticks_go_out():
+    # A caller with messages still unread (a recorder behind on its socket): the frame
+    # the tick waits for may be among them, so the source is not yet late.
+    al = TickAligner(["arm", "cam"], T0, max_delay_ns=100_000_000)
+    al.push("cam", T0 - 10, "old frame")
+    for k in range(40):
+        al.push("arm", T0 + k * 10_000_000, k)
+    assert list(al.ready(now_ns=T0 + 300_000_000, deadline=False)) == []
+    al.push("cam", T0 - 5, "the frame it waited for")  # read at last
+    al.push("cam", T0 + 5, "the next one")
+    (tick,) = list(al.ready(now_ns=T0 + 300_000_000, deadline=False))  # tick 0 is settled now
+    assert tick.index == 0 and tick.late == () and tick.samples["cam"].value == "the frame it waited for"
+    late = list(al.ready(now_ns=T0 + 300_000_000))  # the deadline back: ticks 100 ms old go, late
+    assert [t.index for t in late] == [1, 2, 3, 4, 5, 6] and all(t.late == ("cam",) for t in late)
+
+
 def test_no_sample_yet_is_none_and_out_of_order_samples_are_refused():
     al = TickAligner(["a", "b"], T0)
     al.push("a", T0 + 5, "x")

@@ -165,12 +165,19 @@ def test_a_recorded_sim_episode_reads_back_frame_for_step(tmp_path):
         # frame any later step shows was taken after the tick. So every step's frame
         # lies within one frame period of its tick, the period being the camera's own
         # at that moment (a camera slowed down by a busy machine has longer ones).
+        # Except at a tick the recorder wrote before the camera's frames up to it had
+        # arrived (a camera process descheduled past max_delay_ms): that step names
+        # the camera late, and only such a step may show an older frame.
         nxt = np.full(n, np.iinfo(np.int64).max)
         for k in range(n - 2, -1, -1):
             nxt[k] = stamps[k + 1] if stamps[k + 1] != stamps[k] else nxt[k + 1]
         has_next = (nxt < np.iinfo(np.int64).max) & (age >= 0)
-        assert np.all(age[has_next] < (nxt - stamps)[has_next]), cam
-    assert meta["control_source_segments"][0]["source"] == "operator"
+        late = np.array([f"camera/{cam}" in s.get("late", ()) for s in ep.steps])
+        newer_missed = has_next & (age >= nxt - stamps)
+        assert not np.any(newer_missed & ~late), (cam, np.flatnonzero(newer_missed & ~late))
+    # The operator drove it (a watchdog hold while a starved leader is late is "none").
+    sources = [seg["source"] for seg in meta["control_source_segments"]]
+    assert "operator" in sources and set(sources) <= {"operator", "none"}, sources
     assert summary["nodes"]["recorder"]["status"]["episodes"] == 1
 
 

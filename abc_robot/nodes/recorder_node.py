@@ -383,15 +383,20 @@ class RecorderNode(Node):
         s = self.session
         if s is not None:
             # A bounded number of rows aligned per tick: a recorder that fell behind (a
-            # busy machine) catches up over a few ticks; the writing is queued.
+            # busy machine) catches up over a few ticks; the writing is queued. While
+            # messages still wait in its socket (the batch was full), a source is not
+            # late: the sample the tick waits for may be among them, so only settled
+            # ticks go out until it has caught up.
             rows = self.config.max_rows_per_step
+            caught_up = self.drained < self.config.max_messages_per_step
             if self.ending is not None:
                 end = self.ending[0]
-                s.pump(now, until_ns=end, force=now - end > s.aligner.max_delay_ns, max_rows=rows)
+                force = caught_up and now - end > s.aligner.max_delay_ns
+                s.pump(now, until_ns=end, force=force, max_rows=rows, deadline=caught_up)
                 if s.done(end):
                     self._finalize(now, self.ending[1])
             else:
-                s.pump(now, max_rows=rows)
+                s.pump(now, max_rows=rows, deadline=caught_up)
         self.pump_ms[self.n_pumps % len(self.pump_ms)] = (time.perf_counter_ns() - t) / 1e6
         self.n_pumps += 1
 

@@ -126,7 +126,9 @@ class TickAligner:
         self.next_index += 1
         return tick
 
-    def ready(self, now_ns: int, until_ns: int | None = None, force: bool = False) -> Iterator[Tick]:
+    def ready(
+        self, now_ns: int, until_ns: int | None = None, force: bool = False, deadline: bool = True
+    ) -> Iterator[Tick]:
         """Pop the ticks that are final now, in order.
 
         Args:
@@ -135,12 +137,15 @@ class TickAligner:
                 or not.
             until_ns: emit no tick after this time (the end of an episode).
             force: emit every tick up to ``min(now_ns, until_ns)`` without waiting.
+            deadline: False emits settled ticks only (a caller that has not taken in
+                everything that arrived yet: a sample it has not read is not late).
         """
         limit = now_ns if until_ns is None else min(now_ns, until_ns)
         while True:
             t = self.tick_time(self.next_index)
             if t > limit:
                 return
-            if not (force or self.settled(self.next_index) or now_ns - t >= self.max_delay_ns):
+            late_ok = deadline and now_ns - t >= self.max_delay_ns
+            if not (force or self.settled(self.next_index) or late_ok):
                 return
             yield self._emit()

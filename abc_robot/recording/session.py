@@ -252,10 +252,20 @@ class EpisodeSession:
         elif kind == "ee":
             self.mcap.ee_pose(arm, stamp, msg.T_base_ee)
 
-    def pump(self, now_ns: int, until_ns: int | None = None, force: bool = False, max_rows: int | None = None) -> int:
-        """Write the ticks that are final now (at most ``max_rows``); returns how many."""
+    def pump(
+        self,
+        now_ns: int,
+        until_ns: int | None = None,
+        force: bool = False,
+        max_rows: int | None = None,
+        deadline: bool = True,
+    ) -> int:
+        """Write the ticks that are final now (at most ``max_rows``); returns how many.
+
+        ``deadline=False``: only ticks every source has settled (see
+        :meth:`TickAligner.ready`)."""
         n = 0
-        for tick in self.aligner.ready(now_ns, until_ns, force):
+        for tick in self.aligner.ready(now_ns, until_ns, force, deadline):
             self._write(tick)
             n += 1
             if max_rows is not None and n >= max_rows:
