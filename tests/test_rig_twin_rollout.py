@@ -52,7 +52,9 @@ def test_views_keep_the_checkpoints_aspect_ratio(tmp_path):
 @pytest.mark.slow
 def test_rollout_on_twin_runs_the_policy_and_labels_the_takeover(run_dir, tmp_path):
     ckpt = perturbed_checkpoint(tmp_path, TINY, image_size=(48, 48))
-    out = rollout_on_twin(ckpt, [5], run_dir=Path(run_dir), episode_s=6.0, takeover_at_s=1.5, takeover_s=1.5)
+    out = rollout_on_twin(
+        ckpt, [5], run_dir=Path(run_dir), episode_s=6.0, takeover_at_s=1.5, takeover_s=1.5, takeover="move"
+    )
     assert out["seeds"] == [5] and len(out["success"]) == 1 and len(out["episodes"]) == 1
     assert out["camera_size"] == [48, 48]  # the checkpoint's own views
     # The operator brought both arms to the sim's start pose before the episode.

@@ -13,10 +13,16 @@ through the real YAM and GELLO drivers, and plays the operator of an ``abc-rollo
 2. places the task's objects from the seed (what the sim director's ``sim/reset`` does);
 3. starts the episode with the console board's button A and hands the arms to the
    policy (POLICY);
-4. takes over ``takeover_arm`` with its leader after ``takeover_at_s``: the hand moves
-   the leader, the follower's motion trigger switches that arm to INTERVENE (steps
-   labelled ``intervention``), and after ``takeover_s`` the hand brings the leader back
-   and the keyboard's ``intervene_off`` for that arm hands it back to the policy;
+4. takes over ``takeover_arm`` with its leader after ``takeover_at_s`` (steps labelled
+   ``intervention``) and hands it back after ``takeover_s`` (the keyboard's
+   ``intervene_off`` for that arm). ``takeover="move"``: the hand moves the leader and
+   the follower's motion trigger switches the arm to INTERVENE; it follows the leader
+   and comes back with it. ``takeover="hold"``: the keyboard's ``intervene_on`` for
+   that arm, the hand holding the leader still (the arm holds under the leader's zero
+   correction). A policy that never saw that arm move in its demonstrations sees the
+   moved arm as out of its data unless it holds such state dimensions at their
+   training mean (see the README's twin section): measured on lift_cube_easy with
+   "move", 0/5 without, 5/5 with;
 5. judges as an operator watching the arms does and as the sim director does: success
    as soon as the twin world's task check holds (the episode ends then, once the
    takeover is over), fail at ``episode_s``; button B short = success, long = fail.
@@ -173,6 +179,7 @@ def rollout_on_twin(
     takeover_at_s: float = 1.0,
     takeover_s: float = 1.5,
     takeover_arm: str = "left",
+    takeover: str = "move",
     camera_size: tuple[int, int] | None = None,
     start_q: Sequence[float] = HOME_Q,
     ci: bool = True,
@@ -187,6 +194,8 @@ def rollout_on_twin(
         episode_s: [s] an episode's limit (the sim graph's ``--time-limit``).
         takeover_at_s / takeover_s: [s] when the operator takes over and for how long.
         takeover_arm: the arm taken over (the other one stays with the policy).
+        takeover: ``hold`` (the leader held still) or ``move`` (the leader moved by
+            :data:`TAKEOVER_DELTA_RAD` and back); see the module docstring.
         camera_size: rendered view size ``(width, height)`` [px]; default
             :func:`view_size` (the checkpoint's aspect ratio; :data:`CI_VIEW_PX` with ``ci``).
         start_q: both arms' pose at each episode start (6 joints [rad], gripper).
@@ -201,6 +210,8 @@ def rollout_on_twin(
         stale), "taken_over" (whether ``takeover_arm`` went to INTERVENE),
         "camera_size"}``.
     """
+    if takeover not in ("hold", "move"):
+        raise ValueError(f"takeover must be 'hold' or 'move', got {takeover!r}")
     run = Path(run_dir)
     episodes = run / "episodes"
     size = camera_size or view_size(checkpoint, CI_VIEW_PX if ci else None)
@@ -259,7 +270,10 @@ def rollout_on_twin(
                 if ok and t_success is None:
                     t_success = el
                 if phase == "policy" and el >= takeover_at_s:
-                    twin.move_leader(takeover_arm, hold_hand(lq0 + np.asarray(TAKEOVER_DELTA_RAD)))
+                    if takeover == "move":
+                        twin.move_leader(takeover_arm, hold_hand(lq0 + np.asarray(TAKEOVER_DELTA_RAD)))
+                    else:
+                        keys.publish("console/event", Event(kind="intervene_on", data={"arm": takeover_arm}))
                     phase = "takeover"
                 elif phase == "takeover" and el >= takeover_at_s + takeover_s:
                     twin.move_leader(takeover_arm, hold_hand(lq0))  # the arm goes back with the leader
