@@ -251,13 +251,9 @@ def rollout_on_twin(
         for k, seed in enumerate(seeds):
             start_err.append(_to_start_pose(twin, keys, q0, lq0, 60.0 if ci else 20.0))
             twin.reset_objects(int(seed))
-            _press(twin, "button_a")  # episode_start
-            started = lambda k=k: log.read_text().count("] recording episode_") >= k + 1  # noqa: E731
-            if not _wait(started, 5.0):
-                # After an episode ended by a verdict, a start/stop toggle's next press is a stop.
-                _press(twin, "button_a")
-                if not _wait(started, 30.0):
-                    raise RuntimeError(f"episode {k} never started; see {log}")
+            _press(twin, "button_a")  # episode_start (button A follows the episode state)
+            if not _wait(lambda k=k: log.read_text().count("] recording episode_") >= k + 1, 30.0):
+                raise RuntimeError(f"episode {k} never started; see {log}")
             n_intervene = log.read_text().count(f"[follower_{takeover_arm}] mode POLICY -> INTERVENE")
             keys.publish("console/mode", ModeCommand(mode="POLICY", reason="twin operator: episode start"))
             t0 = time.monotonic()
