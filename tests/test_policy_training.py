@@ -11,7 +11,7 @@ import torch
 from abc_robot.cli.train import main as train_main
 from abc_robot.cli.train import parse_weights
 from abc_robot.errors import EpisodeError
-from abc_robot.policy.checkpoint import RigSpec, load_checkpoint
+from abc_robot.policy.checkpoint import CONSTANT_STD, RigSpec, load_checkpoint
 from abc_robot.policy.chunking import ChunkExecutor, ExecutorConfig
 from abc_robot.policy.dataset import ChunkDataset, EpisodeArrays
 from abc_robot.policy.interface import PolicyInput
@@ -19,7 +19,7 @@ from abc_robot.policy.load import load_policy
 from abc_robot.policy.model import DiTConfig
 from abc_robot.policy.planner import ChunkPlanner, PlannerConfig
 from abc_robot.policy.synthetic import synthetic_episode
-from abc_robot.policy.training import STD_FLOOR, TrainConfig, noise_covariance_from, norm_stats_from, train_policy
+from abc_robot.policy.training import TrainConfig, noise_covariance_from, norm_stats_from, train_policy
 
 torch.set_num_threads(1)
 CAMS = ("top", "left", "right")
@@ -78,19 +78,20 @@ def test_norm_stats_and_noise_covariance():
     assert cov[0, 1] > 0.5  # smooth trajectories: neighbouring actions are correlated
 
 
-def test_a_dimension_the_demonstrations_never_moved_gets_the_floor_spread():
-    """The idle arm's holding error must not be z-scored into the thousands."""
+def test_a_state_dimension_the_demonstrations_never_moved_reads_its_mean():
+    """The idle arm's holding error must reach the model as what training showed it (0)."""
     rng = np.random.default_rng(0)
     eps = [synthetic_episode(rng, steps=40, image_size=16)[0] for _ in range(4)]
     for e in eps:  # dimension 0 held still, to 1e-15, in every demonstration
         e.states[:, 0] = 0.5 + 1e-15 * rng.standard_normal(len(e.states))
-        e.actions[:, 0] = 0.25
     stats = norm_stats_from(ChunkDataset(eps, horizon=10))
-    assert stats.state_std[0] == STD_FLOOR and stats.action_std[0] == STD_FLOOR
-    moving = np.concatenate([e.states for e in eps])[:, 1:].std(0)
-    np.testing.assert_allclose(stats.state_std[1:], np.maximum(moving, STD_FLOOR))
-    held = np.array([0.5 + 0.004, *np.concatenate([e.states for e in eps]).mean(0)[1:]])  # a 4 mrad holding error
-    assert abs(stats.normalize_state(held)[0]) < 1.0
+    assert stats.state_std[0] < CONSTANT_STD
+    assert stats.state_varied().tolist() == [0.0] + [1.0] * (len(stats.state_std) - 1)
+    mean = stats.state_mean
+    held = mean + np.array([0.004, *([0.1] * (len(mean) - 1))])  # a 4 mrad holding error on the idle arm
+    z = stats.normalize_state(held)
+    assert z[0] == 0.0
+    np.testing.assert_allclose(z[1:], 0.1 / (stats.state_std[1:] + 1e-6))  # the others as before
 
 
 @pytest.fixture(scope="module")

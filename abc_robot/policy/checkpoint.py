@@ -97,6 +97,14 @@ ARCHITECTURES: dict[str, str] = {
 }
 #: Guards z-scoring against a constant dimension (e.g. an unused gripper).
 STD_EPS = 1e-6
+#: A state dimension whose spread in the training data is below this [rad, or gripper
+#: units] never varied there (the idle arm of a one-arm task: 1e-14 or less in the sim's
+#: demonstrations). The model only ever saw it at its mean, so it is fed as its mean:
+#: a real arm's holding error of a few mrad, z-scored by a spread of 1e-14, would
+#: otherwise reach the model as inputs in the thousands (measured on the hardware twin:
+#: garbage chunks, 0/5), and even floored at 1e-2 it is input the model never saw (1/5).
+#: Real sensors never spread this little, so checkpoints trained on rig data are unaffected.
+CONSTANT_STD = 1e-6
 MAX_PREFIX_STEPS = 4
 
 
@@ -203,7 +211,8 @@ class CheckpointConfig:
 
 @dataclass(frozen=True)
 class NormStats:
-    """z-score statistics: ``x_n = (x - mean) / (std + 1e-6)``.
+    """z-score statistics: ``x_n = (x - mean) / (std + 1e-6)`` (a state dimension that
+    never varied in training reads 0, see :data:`CONSTANT_STD`).
 
     Attributes:
         state_mean, state_std: (Ds,).
@@ -215,8 +224,14 @@ class NormStats:
     action_mean: np.ndarray
     action_std: np.ndarray
 
+    def state_varied(self) -> np.ndarray:
+        """1.0 where a state dimension varied in the training data, 0.0 where it did not
+        (spread under :data:`CONSTANT_STD`)."""
+        return (np.asarray(self.state_std) >= CONSTANT_STD).astype(np.float64)
+
     def normalize_state(self, s: np.ndarray) -> np.ndarray:
-        return (s - self.state_mean) / (self.state_std + STD_EPS)
+        """z-scores of ``s``; a dimension that never varied in training reads 0 (its mean)."""
+        return (s - self.state_mean) / (self.state_std + STD_EPS) * self.state_varied()
 
     def normalize_actions(self, a: np.ndarray) -> np.ndarray:
         return (a - self.action_mean) / (self.action_std + STD_EPS)

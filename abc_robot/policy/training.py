@@ -48,7 +48,6 @@ __all__ = [
     "TrainResult",
     "train_policy",
     "norm_stats_from",
-    "STD_FLOOR",
     "noise_covariance_from",
     "write_untrained_checkpoint",
 ]
@@ -84,20 +83,10 @@ class TrainResult:
     losses: list[float]
 
 
-#: Smallest standard deviation a state or action dimension is given [rad, or gripper
-#: units in [0, 1]]. A dimension the demonstrations never moved (the idle arm of a
-#: one-arm task) has a spread of 1e-14 or less in the data; z-scoring a real arm's
-#: holding error of a few mrad by it gives inputs in the thousands and garbage chunks
-#: (seen on the hardware twin, whose arms hold through motor gains as a rig's do, where
-#: MuJoCo's position actuators hold to 1e-13). Moving dimensions spread far wider.
-STD_FLOOR = 1e-2
-
-
 def norm_stats_from(data: ChunkDataset) -> NormStats:
-    """Per-dimension z-score statistics of the states and actions (spreads at least
-    :data:`STD_FLOOR`)."""
+    """Per-dimension z-score statistics of the states and actions."""
     s, a = data.all_states(), data.all_actions()
-    return NormStats(s.mean(0), np.maximum(s.std(0), STD_FLOOR), a.mean(0), np.maximum(a.std(0), STD_FLOOR))
+    return NormStats(s.mean(0), s.std(0), a.mean(0), a.std(0))
 
 
 def noise_covariance_from(data: ChunkDataset, stats: NormStats, shrinkage: float) -> np.ndarray:
@@ -182,6 +171,7 @@ def train_policy(
     a_std = torch.as_tensor(stats.action_std + 1e-6, dtype=torch.float32)
     s_mean = torch.as_tensor(stats.state_mean, dtype=torch.float32)
     s_std = torch.as_tensor(stats.state_std + 1e-6, dtype=torch.float32)
+    s_varied = torch.as_tensor(stats.state_varied(), dtype=torch.float32)  # as NormStats.normalize_state
     k = config.flow_samples
     losses: list[float] = []
     model.train()
@@ -196,7 +186,7 @@ def train_policy(
             g["lr"] = lr
         batch = data.sample(rng, config.batch)
         images = _shift(torch.from_numpy(batch["images"]), config.shift_px, gen)
-        state_n = (torch.as_tensor(batch["state"], dtype=torch.float32) - s_mean) / s_std
+        state_n = (torch.as_tensor(batch["state"], dtype=torch.float32) - s_mean) / s_std * s_varied
         x1 = ((torch.as_tensor(batch["actions"], dtype=torch.float32) - a_mean) / a_std).repeat_interleave(k, 0)
         c = model.encode(images, state_n).repeat_interleave(k, 0)
         eps = torch.randn(x1.shape, generator=gen)
