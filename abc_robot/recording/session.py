@@ -160,6 +160,7 @@ class EpisodeSession:
                 root, task_name, self.cameras, t0_ns=t0_ns, video=video, metadata=metadata, episode_id=episode_id
             )
         self.steps = 0
+        self._mcap_rows = 0  # MCAP alone: rows whose messages have reached the MCAP writer
         for topic, msgs in (history or {}).items():
             seq = list(msgs)
             # The MCAP starts at each source's latest sample at or before t0.
@@ -171,8 +172,9 @@ class EpisodeSession:
 
     @property
     def num_steps(self) -> int:
-        """Rows written (all rows aligned so far when the MCAP alone is written)."""
-        return self.writer.num_steps if self.writer is not None else self.steps
+        """Rows written (the MCAP alone: rows whose messages up to their tick have been
+        handed to the MCAP writer)."""
+        return self.writer.num_steps if self.writer is not None else self._mcap_rows
 
     @property
     def queued_rows(self) -> int:
@@ -318,10 +320,14 @@ class EpisodeSession:
             step["late"] = list(tick.late)
         self.steps += 1
         if self.writer is None:
+            self._submit(self._mcap_row)  # queued behind the messages taken in before the row
             return
         # The counts as of this row (taken here: the aligning goes on meanwhile).
         report = self.report() if self.steps % GOP == 0 else None
         self._submit(self._append, np.concatenate(state), np.concatenate(action), views, step, report)
+
+    def _mcap_row(self) -> None:
+        self._mcap_rows += 1
 
     def _append(
         self,
