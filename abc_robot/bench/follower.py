@@ -13,7 +13,9 @@ and decode of a 7-joint state, the hot path's building block.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import sys
 import tempfile
 import time
 from typing import Any
@@ -142,7 +144,9 @@ def codec_us(n: int = 20000) -> dict[str, float]:
 
 
 def run(quick: bool = False) -> list[Row]:
-    lat = step_cpu_us(300 if quick else 3000, 300 if quick else 600)
+    # The node's log lines go to stderr: stdout carries the table (or --json).
+    with contextlib.redirect_stdout(sys.stderr):
+        lat = step_cpu_us(300 if quick else 3000, 300 if quick else 600)
     c = codec_us(2000 if quick else 20000)
     return [
         Row("follower/step_cpu/p50", float(np.percentile(lat, 50)), "us"),
