@@ -98,13 +98,15 @@ ARCHITECTURES: dict[str, str] = {
 #: Guards z-scoring against a constant dimension (e.g. an unused gripper).
 STD_EPS = 1e-6
 #: A state dimension whose spread in the training data is below this [rad, or gripper
-#: units] never varied there (the idle arm of a one-arm task: 1e-14 or less in the sim's
-#: demonstrations). The model only ever saw it at its mean, so it is fed as its mean:
-#: a real arm's holding error of a few mrad, z-scored by a spread of 1e-14, would
-#: otherwise reach the model as inputs in the thousands (measured on the hardware twin:
-#: garbage chunks, 0/5), and even floored at 1e-2 it is input the model never saw (1/5).
-#: Real sensors never spread this little, so checkpoints trained on rig data are unaffected.
-CONSTANT_STD = 1e-6
+#: units] hardly moved there: less than a real arm's holding error (a YAM holds a pose
+#: to 1-10 mrad through its motor gains, MuJoCo's position servos to 1e-13). The model
+#: only ever saw it at its mean, so it is fed as its mean: otherwise an idle arm's
+#: holding error, z-scored by the tiny spread of the demonstrations (1e-14 for the arm
+#: a one-arm task never moves, 3e-4 rad for a wrist it barely turns), reaches the model
+#: as inputs of tens to thousands (measured on the hardware twin: garbage chunks, 0/5
+#: where the sim graph scored 4/5). Applies to this package's checkpoints (the released
+#: ABC-DiT normalizes by its own code).
+CONSTANT_STD = 1e-2
 MAX_PREFIX_STEPS = 4
 
 
