@@ -16,9 +16,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/abc-teleop --sim --headless --duration 30
 
-## test: set up, then run the whole suite (emulated devices, MuJoCo, real processes)
+## test: set up, then run the whole suite (emulated devices, MuJoCo, real processes): every
+## module but the end-to-end learning loop on two workers (a file per worker), then that
+## module alone (its policy runs in real time on the CPU: it gets the machine to itself)
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --ignore=tests/test_learning_e2e.py
+	$(PY) -m pytest -q tests/test_learning_e2e.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check abc_robot tests

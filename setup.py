@@ -39,7 +39,7 @@ setup(
         "foxglove-sdk>=0.30",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6", "pytest-timeout>=2", "ruff", "mypy", "import-linter>=2.1", "py-spy>=0.3"],
+        "dev": ["pytest>=8", "hypothesis>=6", "pytest-timeout>=2", "pytest-xdist>=3", "ruff", "mypy", "import-linter>=2.1", "py-spy>=0.3"],
         "bench": ["pin-pink>=3", "mink>=0.0.5", "daqp", "qpsolvers"],
         "tensorrt": ["torch-tensorrt"],
     },
