@@ -11,11 +11,15 @@ module trains one checkpoint on ``lift_cube_easy`` and then checks:
 - real-time chunking ties consecutive chunks: the typical (median) step of the
   follower's target at a chunk switch is smaller with RTC than with plain replacement,
   on the same model and seeds, and its 90th percentile stays under a stated bound;
+- the same checkpoint on the hardware twin (the rig's YAM drivers and GELLO leaders on
+  emulated devices, one operator takeover per episode) succeeds on the first five of
+  those seeds within a stated margin of the sim graph;
 - one DAgger round on the harder ``lift_cube_either`` (the same layout in front of
   either arm: the right-arm policy solves about half) — scripted operator corrections
   on the same seeds, retraining on demos + interventions — raises the success rate
   over the pre-DAgger policy on those seeds by at least 20 points (measured: 5/10 →
-  10/10 twice, 5/10 → 9/10 once).
+  10/10 twice, 5/10 → 9/10 once). The round trains anew: fine-tuning the first
+  checkpoint for 600 steps (``abc-train --init``) measured 5/10 → 5/10.
 
 Figures of each stage go to the test log (``-s``) for the record.
 """
@@ -49,6 +53,13 @@ HARD_EPISODES = 10
 HARD_TIME_LIMIT_S = 10.0
 DAGGER_TIME_LIMIT_S = 16.0  # room for a correction after a 3 s stall (the scripted pick takes ~6 s)
 DAGGER_MIN_GAIN = 0.2  # success rate, same seeds (measured +0.4 to +0.5)
+# The hardware twin (issue: a sim-trained checkpoint on the rig's drivers): the first
+# seeds of the easy rollout again, on the twin of rigs/abc_yam (YAM drivers on the
+# emulated CAN bus, GELLO leaders on ptys, one takeover of the left arm per episode).
+# Measured: twin 5/5 and 10/10 against the sim graph's 4/5-5/5 on the same seeds; the
+# largest gap seen was 0.4 (the twin ahead, the sim's cameras starved under load).
+TWIN_SEEDS = 5
+TWIN_MARGIN = 0.4  # |twin success rate - sim graph success rate|, same checkpoint and seeds
 
 
 def _log(name: str, data: Any) -> None:
@@ -85,6 +96,30 @@ def test_policy_trained_on_demos_solves_the_easy_task(easy_rollout: dict[str, An
     _log("easy", {"success_rate": r["success_rate"], "mean_progress": r["mean_progress"], "worker": r.get("policy_worker")})
     assert len(r["episodes"]) == EPISODES and r["exit"] == 0
     assert r["success_rate"] >= EASY_MIN_SUCCESS, [(e["seed"], e["success"], e["progress"]) for e in r["episodes"]]
+
+
+def test_the_same_checkpoint_on_the_hardware_twin_succeeds_as_in_the_sim_graph(
+    easy_ckpt: Path, easy_rollout: dict[str, Any]
+) -> None:
+    """The easy checkpoint through the YAM drivers on the twin, with a takeover per episode."""
+    import tempfile
+
+    from abc_robot.testing.twin.rollout import START_TOLERANCE_RAD, rollout_on_twin
+
+    sim = {e["seed"]: e["success"] for e in easy_rollout["episodes"]}
+    seeds = sorted(sim)[:TWIN_SEEDS]
+    run = Path(tempfile.mkdtemp(prefix="abctw-", dir="/tmp"))  # short ipc paths
+    try:
+        tw = rollout_on_twin(easy_ckpt, seeds, run_dir=run, task="lift_cube_easy", episode_s=EASY_TIME_LIMIT_S)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+    sim_rate = sum(sim[s] for s in seeds) / len(seeds)
+    _log("twin", {"seeds": seeds, "twin": tw["success"], "sim": [sim[s] for s in seeds], "start_error_rad": tw["start_error_rad"]})
+    # Every episode: the arms started where the sim's start, the operator took over
+    # through the leader and those steps are labelled.
+    assert all(tw["taken_over"]) and all(n > 0 for n in tw["intervention_steps"]), tw
+    assert max(tw["start_error_rad"]) < START_TOLERANCE_RAD, tw
+    assert abs(tw["success_rate"] - sim_rate) <= TWIN_MARGIN, (tw["success"], sim_rate)
 
 
 def test_rtc_switches_chunks_with_a_smaller_step_than_plain_replacement(
